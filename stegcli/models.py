@@ -1,0 +1,192 @@
+"""A model is an encoder, a decoder and a critic built from one :class:`ModelSettings`.
+
+Weights are stored as safetensors: plain tensors, with the settings as JSON in the file's
+metadata, so a model is rebuilt from that file alone and no pickle is ever loaded. The
+tensor names are ``encoder.*``, ``decoder.*`` and ``critic.*`` (the modules' state dicts).
+
+Shipped models live in ``stegcli/weights/<name>.safetensors``; a model is named either by
+that name or by a path to a file.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+from safetensors import SafetensorError, safe_open
+from safetensors.torch import save_file
+
+from stegcli.errors import ModelError
+from stegcli.networks import Critic, Decoder, Encoder, ModelSettings
+
+FORMAT_NAME = "stegcli-model"
+FORMAT_VERSION = 1
+SHIPPED_DIR = Path(__file__).parent / "weights"
+DEFAULT_MODEL_NAME = "default"
+
+
+@dataclass
+class StegoModel:
+    """The three networks of one model, and where they came from.
+
+    source: a short description for people ("file …", "shipped model …", "fresh, untrained").
+    info: free-form metadata stored with the weights (validation figures, training command).
+    """
+
+    settings: ModelSettings
+    encoder: Encoder
+    decoder: Decoder
+    critic: Critic
+    source: str = "fresh, untrained"
+    info: dict[str, object] = field(default_factory=dict)
+
+    @classmethod
+    def fresh(cls, settings: ModelSettings, seed: int | None = None) -> StegoModel:
+        """Freshly initialised networks; the same seed gives the same weights."""
+        with torch.random.fork_rng(devices=[]):
+            if seed is not None:
+                torch.manual_seed(seed)
+            return cls(settings, Encoder(settings), Decoder(settings), Critic(settings))
+
+    @property
+    def trained(self) -> bool:
+        return self.source != "fresh, untrained"
+
+    def modules(self) -> dict[str, torch.nn.Module]:
+        return {"encoder": self.encoder, "decoder": self.decoder, "critic": self.critic}
+
+    def eval(self) -> StegoModel:
+        for module in self.modules().values():
+            module.eval()
+        return self
+
+    def state_tensors(self) -> dict[str, torch.Tensor]:
+        """All weights and buffers as one flat dict of contiguous CPU tensors."""
+        return {
+            f"{name}.{key}": value.detach().cpu().contiguous()
+            for name, module in self.modules().items()
+            for key, value in module.state_dict().items()
+        }
+
+
+def save_model(model: StegoModel, path: str | Path, info: dict[str, object] | None = None) -> None:
+    """Write the model's weights and settings to a safetensors file.
+
+    info: extra JSON-serialisable metadata (validation figures, how it was trained).
+    """
+    metadata = {
+        "format": FORMAT_NAME,
+        "format_version": str(FORMAT_VERSION),
+        "settings": json.dumps(model.settings.to_dict()),
+        "info": json.dumps(info if info is not None else model.info),
+    }
+    save_file(model.state_tensors(), str(path), metadata=metadata)
+
+
+def load_model(path: str | Path, source: str | None = None) -> StegoModel:
+    """Rebuild a model from a safetensors file written by :func:`save_model`.
+
+    The settings and every tensor's name and shape are checked against the networks the
+    settings describe before any weight is read, so a wrong or hostile file fails with a
+    clear :class:`ModelError` instead of a crash or a huge allocation.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise ModelError(f"model file {str(path)!r} does not exist")
+    try:
+        with safe_open(str(path), framework="pt") as reader:
+            metadata = reader.metadata() or {}
+            settings = _settings_from_metadata(metadata, path)
+            model = StegoModel.fresh(settings)
+            expected = {k: v.shape for k, v in model.state_tensors().items()}
+            found = {key: tuple(reader.get_slice(key).get_shape()) for key in reader.keys()}
+            _check_tensor_shapes(expected, found, path)
+            tensors = {key: reader.get_tensor(key) for key in expected}
+    except (SafetensorError, OSError, ValueError) as exc:
+        raise ModelError(
+            f"{str(path)!r} is not a readable stegcli model (safetensors) file: {exc}"
+        ) from None
+
+    for name, module in model.modules().items():
+        prefix = name + "."
+        module.load_state_dict(
+            {k[len(prefix):]: v for k, v in tensors.items() if k.startswith(prefix)}
+        )
+    model.source = source or f"file {path}"
+    model.info = _info_from_metadata(metadata)
+    return model.eval()
+
+
+def _settings_from_metadata(metadata: dict[str, str], path: Path) -> ModelSettings:
+    if metadata.get("format") != FORMAT_NAME:
+        raise ModelError(f"{str(path)!r} is a safetensors file, but not a stegcli model")
+    if metadata.get("format_version") != str(FORMAT_VERSION):
+        raise ModelError(
+            f"{str(path)!r} uses model format version {metadata.get('format_version')!r}; "
+            f"this stegcli reads version {FORMAT_VERSION}; upgrade stegcli to load it"
+        )
+    try:
+        fields = json.loads(metadata["settings"])
+        return ModelSettings(
+            architecture=fields["architecture"], depth=fields["depth"], hidden=fields["hidden"]
+        )
+    except (KeyError, TypeError, json.JSONDecodeError) as exc:
+        raise ModelError(f"{str(path)!r} has unreadable model settings ({exc})") from None
+
+
+def _info_from_metadata(metadata: dict[str, str]) -> dict[str, object]:
+    try:
+        info = json.loads(metadata.get("info", "{}"))
+    except json.JSONDecodeError:
+        return {}
+    return info if isinstance(info, dict) else {}
+
+
+def _check_tensor_shapes(
+    expected: dict[str, torch.Size], found: dict[str, tuple[int, ...]], path: Path
+) -> None:
+    missing = sorted(set(expected) - set(found))
+    unexpected = sorted(set(found) - set(expected))
+    if missing or unexpected:
+        raise ModelError(
+            f"{str(path)!r} does not match its settings: "
+            f"{len(missing)} tensors missing, {len(unexpected)} unexpected"
+        )
+    for key, shape in expected.items():
+        if tuple(shape) != found[key]:
+            raise ModelError(
+                f"{str(path)!r} does not match its settings: tensor {key} has shape "
+                f"{list(found[key])}, expected {list(shape)}"
+            )
+
+
+def shipped_models() -> dict[str, Path]:
+    """The models that ship inside the package, by name."""
+    if not SHIPPED_DIR.is_dir():
+        return {}
+    return {path.stem: path for path in sorted(SHIPPED_DIR.glob("*.safetensors"))}
+
+
+def resolve_model(spec: str | None, fresh_settings: ModelSettings, seed: int) -> StegoModel:
+    """The model a command should use.
+
+    spec: a shipped model's name or a path to a model file. When it is None, the shipped
+    default model is used, or, while none ships, a freshly initialised model built from
+    ``fresh_settings`` with ``seed``.
+    """
+    available = shipped_models()
+    if spec is None:
+        if DEFAULT_MODEL_NAME in available:
+            return load_model(available[DEFAULT_MODEL_NAME], f"shipped model {DEFAULT_MODEL_NAME!r}")
+        return StegoModel.fresh(fresh_settings, seed).eval()
+    if spec in available:
+        return load_model(available[spec], f"shipped model {spec!r}")
+    if Path(spec).exists() or spec.endswith(".safetensors"):
+        return load_model(spec)
+    names = ", ".join(available) or "none ship with this version"
+    raise ModelError(
+        f"unknown model {spec!r}: give a path to a .safetensors model file "
+        f"or a shipped model name ({names})"
+    )
