@@ -229,6 +229,101 @@ def _report_json(report: LossCheckReport) -> dict[str, object]:
     }
 
 
+class _RichTrainingReporter:
+    """Renders training progress: a live bar with the loss terms, a table per epoch."""
+
+    def __init__(self) -> None:
+        from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn,
+                                   TimeRemainingColumn)
+
+        self.progress = Progress(
+            TextColumn("epoch {task.fields[epoch]}"), BarColumn(), MofNCompleteColumn(),
+            TimeRemainingColumn(), TextColumn("{task.fields[figures]}"),
+            console=stderr, transient=True,
+        )
+        self.task = None
+
+    def note(self, text: str) -> None:
+        stderr.print(text, markup=False, highlight=False)
+
+    def epoch_started(self, epoch: int, epochs: int, steps: int) -> None:
+        self.progress.start()
+        self.task = self.progress.add_task("train", total=steps, epoch=f"{epoch}/{epochs}",
+                                           figures="")
+
+    def step_done(self, figures: dict[str, float], crops_per_second: float) -> None:
+        shown = " ".join(f"{k} {v:.4g}" for k, v in figures.items())
+        self.progress.update(self.task, advance=1, figures=f"{shown} | {crops_per_second:.0f} crops/s")
+
+    def epoch_done(self, record: dict) -> None:
+        self.progress.remove_task(self.task)
+        self.progress.stop()
+        table = Table(title=f"epoch {record['epoch']}", box=box.SIMPLE_HEAD, pad_edge=False)
+        for key in record:
+            table.add_column(key.removeprefix("val_"), justify="right")
+        table.add_row(*(f"{v:.4g}" if isinstance(v, float) else str(v) for v in record.values()))
+        stderr.print(table)
+
+
+@app.command()
+def train(
+    data: Annotated[Path, typer.Option(help="Folder of training photos, searched recursively.")],
+    val: Annotated[
+        Optional[Path], typer.Option(help="Folder of validation photos, used at full size.")
+    ] = None,
+    epochs: Annotated[int, typer.Option(help="Epochs to train (one crop per photo each).")] = 10,
+    arch: Annotated[str, typer.Option(help="Encoder: dense, residual or basic.")] = "dense",
+    depth: Annotated[int, typer.Option(help="Bits hidden per pixel.")] = 1,
+    hidden: Annotated[int, typer.Option(help="Width of the hidden layers.")] = 32,
+    crop: Annotated[int, typer.Option(help="Side of the square training crops, in pixels.")] = 64,
+    batch_size: Annotated[int, typer.Option(help="Crops per step.")] = 16,
+    lr: Annotated[float, typer.Option(help="Learning rate of encoder and decoder.")] = 1e-3,
+    critic_lr: Annotated[float, typer.Option(help="Learning rate of the critic.")] = 1e-4,
+    critic_steps: Annotated[int, typer.Option(help="Critic updates per step.")] = 1,
+    gp_weight: Annotated[float, typer.Option(help="λ of the gradient penalty.")] = (
+        LossWeights.gradient_penalty
+    ),
+    mse_weight: Annotated[float, typer.Option(help="Weight of the encoder MSE.")] = LossWeights.mse,
+    adversarial_weight: Annotated[
+        float, typer.Option(help="Weight of the adversarial loss.")
+    ] = LossWeights.adversarial,
+    out: Annotated[Path, typer.Option(help="Exported model file.")] = Path("model.safetensors"),
+    checkpoint: Annotated[
+        Optional[Path], typer.Option(help="Checkpoint file (default: beside --out).")
+    ] = None,
+    resume: Annotated[Optional[Path], typer.Option(help="Continue from this checkpoint.")] = None,
+    init: Annotated[
+        Optional[Path], typer.Option(help="Start from these exported weights (fine-tune).")
+    ] = None,
+    device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
+    workers: Annotated[int, typer.Option(help="Data loading processes.")] = 0,
+    seed: Annotated[int, typer.Option(help="Seeds weights, crops and bits.")] = 0,
+    val_crop: Annotated[
+        int, typer.Option(help="Validate on centre crops of at most this side.")
+    ] = 512,
+) -> None:
+    """Train a model on a folder of photos, adversarially with a WGAN-GP critic."""
+    from stegcli.training import TrainConfig, Trainer, TrainingInterrupted
+
+    config = TrainConfig(
+        data=data, val=val, epochs=epochs,
+        settings=ModelSettings(architecture=arch, depth=depth, hidden=hidden),
+        crop=crop, batch_size=batch_size, lr=lr, critic_lr=critic_lr, critic_steps=critic_steps,
+        weights=LossWeights(mse=mse_weight, adversarial=adversarial_weight,
+                            gradient_penalty=gp_weight),
+        out=out, checkpoint=checkpoint, resume=resume, init=init, device=device,
+        workers=workers, seed=seed, val_crop=val_crop,
+    )
+    trainer = Trainer(config, _RichTrainingReporter())
+    try:
+        trainer.train()
+    except TrainingInterrupted as exc:
+        stderr.print(f"{exc}; continue with --resume {exc.path}", markup=False, highlight=False)
+        raise typer.Exit(130) from None
+    if trainer.dist.main:
+        stderr.print(f"model written to {config.out}", markup=False, highlight=False)
+
+
 def main() -> None:
     """Entry point of the ``stegcli`` console script."""
     app()

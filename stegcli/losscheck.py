@@ -17,6 +17,7 @@ import torch
 from stegcli.errors import InputError
 from stegcli.imaging import load_image, quantize
 from stegcli.losses import LossWeights, bit_accuracy, critic_loss, generator_loss
+from stegcli.metrics import psnr_from_mse
 from stegcli.models import StegoModel
 
 # The figures reported per image, in the order they are shown.
@@ -89,11 +90,6 @@ def read_secret(path: Path, max_bytes: int) -> bytes:
     return data
 
 
-def psnr(mse_on_unit_scale: float) -> float:
-    """PSNR in dB of an MSE measured on the [-1, 1] scale (peak-to-peak 2)."""
-    return math.inf if mse_on_unit_scale == 0 else 10 * math.log10(4.0 / mse_on_unit_scale)
-
-
 def check_losses(
     model: StegoModel,
     covers: list[Path],
@@ -148,7 +144,7 @@ def check_losses(
             "total": generator_terms.total.item(),
             "bit_accuracy": bit_accuracy(logits, bits),
         }
-        figures["psnr"] = psnr(figures["encoder_mse"])
+        figures["psnr"] = psnr_from_mse(figures["encoder_mse"])
         report.images.append(
             ImageLosses(
                 cover=str(cover_path),

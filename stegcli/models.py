@@ -19,6 +19,7 @@ from safetensors import SafetensorError, safe_open
 from safetensors.torch import save_file
 
 from stegcli.errors import ModelError
+from stegcli.files import atomic_write
 from stegcli.networks import Critic, Decoder, Encoder, ModelSettings
 
 FORMAT_NAME = "stegcli-model"
@@ -71,6 +72,15 @@ class StegoModel:
         }
 
 
+    def load_state_tensors(self, tensors: dict[str, torch.Tensor]) -> None:
+        """Load weights from a flat dict as :meth:`state_tensors` makes it."""
+        for name, module in self.modules().items():
+            prefix = name + "."
+            module.load_state_dict(
+                {k[len(prefix):]: v for k, v in tensors.items() if k.startswith(prefix)}
+            )
+
+
 def save_model(model: StegoModel, path: str | Path, info: dict[str, object] | None = None) -> None:
     """Write the model's weights and settings to a safetensors file.
 
@@ -82,7 +92,8 @@ def save_model(model: StegoModel, path: str | Path, info: dict[str, object] | No
         "settings": json.dumps(model.settings.to_dict()),
         "info": json.dumps(info if info is not None else model.info),
     }
-    save_file(model.state_tensors(), str(path), metadata=metadata)
+    tensors = model.state_tensors()
+    atomic_write(Path(path), lambda temporary: save_file(tensors, str(temporary), metadata=metadata))
 
 
 def load_model(path: str | Path, source: str | None = None) -> StegoModel:
@@ -109,11 +120,7 @@ def load_model(path: str | Path, source: str | None = None) -> StegoModel:
             f"{str(path)!r} is not a readable stegcli model (safetensors) file: {exc}"
         ) from None
 
-    for name, module in model.modules().items():
-        prefix = name + "."
-        module.load_state_dict(
-            {k[len(prefix):]: v for k, v in tensors.items() if k.startswith(prefix)}
-        )
+    model.load_state_tensors(tensors)
     model.source = source or f"file {path}"
     model.info = _info_from_metadata(metadata)
     return model.eval()
