@@ -229,6 +229,46 @@ def _report_json(report: LossCheckReport) -> dict[str, object]:
     }
 
 
+@app.command()
+def models(
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+) -> None:
+    """List the models that ship with stegcli, with their validation figures."""
+    from stegcli.models import DEFAULT_MODEL_NAME, load_model, shipped_models
+
+    rows = []
+    for name, path in shipped_models().items():
+        model = load_model(path, f"shipped model {name!r}")
+        validation = model.info.get("validation", {})
+        rows.append({
+            "name": name, "default": name == DEFAULT_MODEL_NAME, **model.settings.to_dict(),
+            "size_bytes": path.stat().st_size, "validation": validation,
+        })
+    if as_json:
+        print(json.dumps({"models": rows}, indent=2))
+        return
+    if not rows:
+        stderr.print("no models ship with this version yet")
+        return
+    table = Table(title="Shipped models (validation: 8-bit rounded stego images)",
+                  box=box.SIMPLE_HEAD, pad_edge=False)
+    for column in ("name", "architecture", "depth", "bit accuracy", "PSNR", "SSIM", "RS bpp"):
+        table.add_column(column, justify="left" if column in ("name", "architecture") else "right")
+    for row in rows:
+        v = row["validation"]
+        table.add_row(
+            row["name"] + (" (default)" if row["default"] else ""), row["architecture"],
+            str(row["depth"]), _figure(v.get("val_accuracy"), ".4f"),
+            _figure(v.get("val_psnr"), ".2f"), _figure(v.get("val_ssim"), ".4f"),
+            _figure(v.get("val_rs_bpp"), ".2f"),
+        )
+    stdout.print(table)
+
+
+def _figure(value: object, spec: str) -> str:
+    return format(value, spec) if isinstance(value, (int, float)) else "–"
+
+
 class _RichTrainingReporter:
     """Renders training progress: a live bar with the loss terms, a table per epoch."""
 
@@ -250,10 +290,17 @@ class _RichTrainingReporter:
         self.progress.start()
         self.task = self.progress.add_task("train", total=steps, epoch=f"{epoch}/{epochs}",
                                            figures="")
+        self.steps, self.done = steps, 0
 
     def step_done(self, figures: dict[str, float], crops_per_second: float) -> None:
         shown = " ".join(f"{k} {v:.4g}" for k, v in figures.items())
-        self.progress.update(self.task, advance=1, figures=f"{shown} | {crops_per_second:.0f} crops/s")
+        shown = f"{shown} | {crops_per_second:.1f} crops/s"
+        self.progress.update(self.task, advance=1, figures=shown)
+        self.done += 1
+        # A log file gets no live bar: write a plain line about ten times an epoch instead.
+        if not stderr.is_terminal and self.done % max(1, self.steps // 10) == 0:
+            stderr.print(f"step {self.done}/{self.steps} {shown}", markup=False, highlight=False,
+                         soft_wrap=True)
 
     def epoch_done(self, record: dict) -> None:
         self.progress.remove_task(self.task)

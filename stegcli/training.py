@@ -19,8 +19,11 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import sys
+import threading
 import time
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Protocol
@@ -189,6 +192,7 @@ class Trainer:
         self.step_in_epoch = 0  # steps completed inside the current epoch (after Ctrl-C)
         self.history: list[dict] = []
         self.seconds = 0.0
+        self.stop_requested = False
 
         self._validate_config()
         if self.dist.main:
@@ -294,21 +298,48 @@ class Trainer:
             dataset, batch_size=c.batch_size, sampler=sampler, num_workers=c.workers,
             persistent_workers=c.workers > 0, pin_memory=self.device.type == "cuda",
         )
-        try:
-            while self.epoch < c.epochs:
+        with self._ctrl_c_finishes_the_step():
+            while self.epoch < c.epochs and not self.stop_requested:
                 sampler.set_epoch(self.epoch, start=self.step_in_epoch * c.batch_size)
                 self._train_epoch(loader, sampler)
+                if self.stop_requested:
+                    break
                 self.epoch += 1
                 self.step_in_epoch = 0
                 if self.dist.main:
                     self._end_epoch()
-        except KeyboardInterrupt:
+        if self.stop_requested:
             if self.dist.main:
                 self.save_checkpoint()
-            raise TrainingInterrupted(c.checkpoint_path) from None
+            raise TrainingInterrupted(c.checkpoint_path)
         if self.dist.main:
             self.export()
         return self.model
+
+    @contextmanager
+    def _ctrl_c_finishes_the_step(self):
+        """While training, Ctrl-C (SIGINT) asks to stop after the current step, so that the
+        checkpoint holds a whole number of steps; a second Ctrl-C stops at once."""
+        def request_stop(signum, frame):
+            self.stop_requested = True
+            signal.signal(signal.SIGINT, signal.default_int_handler)
+
+        if threading.current_thread() is not threading.main_thread():
+            yield
+            return
+        previous = signal.signal(signal.SIGINT, request_stop)
+        try:
+            yield
+        finally:
+            signal.signal(signal.SIGINT, previous)
+
+    def _all_ranks_stop(self) -> bool:
+        """Whether any rank was asked to stop; every rank stops after the same step."""
+        if self.dist.world == 1:
+            return self.stop_requested
+        flag = torch.tensor([float(self.stop_requested)], device=self.device)
+        dist.all_reduce(flag, op=dist.ReduceOp.MAX)
+        return bool(flag.item())
 
     def _train_epoch(self, loader: DataLoader, sampler: EpochSampler) -> None:
         c = self.config
@@ -320,7 +351,11 @@ class Trainer:
             tick = time.perf_counter()
             figures = self.train_step(cover.to(self.device, non_blocking=True))
             self.step_in_epoch += 1
-            self.reporter.step_done(figures, cover.shape[0] * self.dist.world / (time.perf_counter() - tick))
+            crops_per_second = cover.shape[0] * self.dist.world / (time.perf_counter() - tick)
+            self.reporter.step_done(figures, crops_per_second)
+            self.stop_requested = self._all_ranks_stop()
+            if self.stop_requested:
+                break
         self.seconds += time.perf_counter() - started
 
     def train_step(self, cover: torch.Tensor) -> dict[str, float]:
@@ -359,6 +394,7 @@ class Trainer:
         self.model.critic.requires_grad_(True)
 
         figures = {
+            "total": terms.total.item(),
             "decoder": terms.decoder_loss.item(),
             "mse": terms.encoder_mse.item(),
             "adversarial": terms.adversarial_loss.item(),

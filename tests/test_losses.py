@@ -166,7 +166,9 @@ def test_adversarial_loss_is_minus_the_mean_critic_score():
 def test_critic_loss_combines_scores_and_penalty():
     critic = Critic(ModelSettings(hidden=8))
     cover, stego = _images((2, 3, 5, 7), 11), _images((2, 3, 5, 7), 12)
-    terms = critic_loss(critic, cover, stego, gp_weight=7.0, generator=torch.Generator().manual_seed(4))
+    terms = critic_loss(
+        critic, cover, stego, gp_weight=7.0, generator=torch.Generator().manual_seed(4)
+    )
     penalty = gradient_penalty(critic, cover, stego, torch.Generator().manual_seed(4))
     expected = critic(stego).mean() - critic(cover).mean() + 7.0 * penalty
     assert torch.allclose(terms.gradient_penalty, penalty)
