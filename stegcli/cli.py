@@ -138,7 +138,7 @@ def loss_check(
     _print_model_note(report)
     for image in report.images:
         for change in image.conversions:
-            stderr.print(f"note: {image.cover}: {change}", markup=False, highlight=False)
+            stderr.print(f"note: {change}", markup=False, highlight=False, soft_wrap=True)
     stdout.print(_report_table(report))
 
 
@@ -146,14 +146,15 @@ def _print_model_note(report: LossCheckReport) -> None:
     settings = report.model.settings
     described = f"{settings.architecture}, depth {settings.depth}, hidden {settings.hidden}"
     if report.model.trained:
-        stderr.print(f"model: {report.model.source} ({described})", highlight=False)
+        stderr.print(f"model: {report.model.source} ({described})", highlight=False,
+                     markup=False, soft_wrap=True)
     else:
         stderr.print(
             f"model: freshly initialised ({described}, seed {report.seed}); no trained model "
             "ships yet, so these are the losses at the start of training",
-            highlight=False,
+            highlight=False, soft_wrap=True,
         )
-    stderr.print(f"payload: {report.payload}", highlight=False, markup=False)
+    stderr.print(f"payload: {report.payload}", highlight=False, markup=False, soft_wrap=True)
 
 
 def _format(term: str, value: float) -> str:

@@ -82,7 +82,7 @@ def _to_rgb(path: Path, image: Image.Image) -> LoadedImage:
     mode = image.mode
     orientation = image.getexif().get(0x0112, 1)
     image = ImageOps.exif_transpose(image)
-    if orientation not in (None, 1):
+    if orientation in (2, 3, 4, 5, 6, 7, 8):
         conversions.append(f"turned upright as its EXIF orientation ({orientation}) asks")
 
     if image.mode in _WIDE_MODES:
@@ -93,7 +93,7 @@ def _to_rgb(path: Path, image: Image.Image) -> LoadedImage:
         conversions.append("palette colours expanded to RGB")
     if image.mode in ("RGBA", "LA", "PA", "RGBa", "La"):
         conversions.append("alpha channel ignored")
-    elif image.mode in ("L", "1"):
+    if image.mode in ("L", "1", "LA", "La"):
         conversions.append("grayscale copied into three RGB channels")
     elif image.mode not in ("RGB", "RGBA"):
         conversions.append(f"{image.mode} colours converted to RGB")

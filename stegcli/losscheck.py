@@ -15,7 +15,7 @@ import numpy as np
 import torch
 
 from stegcli.errors import InputError
-from stegcli.imaging import load_image, quantize
+from stegcli.imaging import LoadedImage, load_image, quantize
 from stegcli.losses import LossWeights, bit_accuracy, critic_loss, generator_loss
 from stegcli.metrics import psnr_from_mse
 from stegcli.models import StegoModel
@@ -41,7 +41,7 @@ class ImageLosses:
     stego: str | None
     width: int
     height: int
-    conversions: list[str]
+    conversions: list[str]  # what was converted in the cover and stego, "path: change"
     figures: dict[str, float]
 
 
@@ -123,12 +123,15 @@ def check_losses(
         data = read_secret(secret, math.ceil(math.prod(shape) / 8)) if secret else None
         bits = payload_bits(shape, data, generator)
 
+        conversions = [f"{cover_path}: {change}" for change in cover_image.conversions]
         stego_path = stegos[index] if stegos is not None else None
         with torch.no_grad():
             if stego_path is None:
                 stego = quantize(model.encoder(cover, bits))
             else:
-                stego = _load_matching_stego(stego_path, cover_image.width, cover_image.height)
+                stego_image = _load_matching_stego(stego_path, cover_image.width, cover_image.height)
+                stego = stego_image.tensor()
+                conversions += [f"{stego_path}: {change}" for change in stego_image.conversions]
             logits = model.decoder(stego)
             generator_terms = generator_loss(model.critic, cover, stego, logits, bits, weights)
             critic_terms = critic_loss(
@@ -151,18 +154,18 @@ def check_losses(
                 stego=str(stego_path) if stego_path else None,
                 width=W,
                 height=H,
-                conversions=cover_image.conversions,
+                conversions=conversions,
                 figures=figures,
             )
         )
     return report
 
 
-def _load_matching_stego(path: Path, width: int, height: int) -> torch.Tensor:
+def _load_matching_stego(path: Path, width: int, height: int) -> LoadedImage:
     stego_image = load_image(path)
     if (stego_image.width, stego_image.height) != (width, height):
         raise InputError(
             f"stego image {str(path)!r} is {stego_image.width}×{stego_image.height} but its "
             f"cover is {width}×{height}; give the stego image made from that cover"
         )
-    return stego_image.tensor()
+    return stego_image

@@ -49,15 +49,20 @@ class ModelSettings:
                 f"unknown architecture {self.architecture!r}; "
                 f"choose one of {', '.join(ARCHITECTURES)}"
             )
-        if not isinstance(self.depth, int) or not 1 <= self.depth <= MAX_DEPTH:
+        if not _is_int(self.depth) or not 1 <= self.depth <= MAX_DEPTH:
             raise ModelError(f"depth must be an integer from 1 to {MAX_DEPTH}, got {self.depth!r}")
-        if not isinstance(self.hidden, int) or not 1 <= self.hidden <= MAX_HIDDEN:
+        if not _is_int(self.hidden) or not 1 <= self.hidden <= MAX_HIDDEN:
             raise ModelError(
                 f"hidden width must be an integer from 1 to {MAX_HIDDEN}, got {self.hidden!r}"
             )
 
     def to_dict(self) -> dict[str, object]:
         return asdict(self)
+
+
+def _is_int(value: object) -> bool:
+    """An int that is not a bool (True would otherwise pass as 1)."""
+    return isinstance(value, int) and not isinstance(value, bool)
 
 
 def _conv(in_channels: int, out_channels: int) -> nn.Conv2d:
