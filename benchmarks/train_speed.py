@@ -24,18 +24,31 @@ from stegcli.networks import ModelSettings
 from stegcli.training import TrainConfig, Trainer
 
 
-def measure(data: Path, crop: int, batch_size: int, depth: int, steps: int, warmup: int,
-            channels_last: bool) -> dict:
-    config = TrainConfig(data=data, settings=ModelSettings(depth=depth), crop=crop,
-                         batch_size=batch_size, device="cpu")
+def measure(
+    data: Path,
+    crop: int,
+    batch_size: int,
+    depth: int,
+    steps: int,
+    warmup: int,
+    channels_last: bool,
+) -> dict:
+    config = TrainConfig(
+        data=data,
+        settings=ModelSettings(depth=depth),
+        crop=crop,
+        batch_size=batch_size,
+        device="cpu",
+    )
     trainer = Trainer(config)
     if channels_last:
         for module in trainer.model.modules().values():
             module.to(memory_format=torch.channels_last)
     dataset = CropDataset(trainer.paths, crop, seed=0)
     batches = [
-        torch.stack([dataset[(step, (step * batch_size + i) % len(dataset))]
-                     for i in range(batch_size)])
+        torch.stack(
+            [dataset[(step, (step * batch_size + i) % len(dataset))] for i in range(batch_size)]
+        )
         for step in range(warmup + steps)
     ]
     if channels_last:
@@ -49,10 +62,15 @@ def measure(data: Path, crop: int, batch_size: int, depth: int, steps: int, warm
             seconds.append(time.perf_counter() - started)
     median = statistics.median(seconds)
     return {
-        "crop": crop, "batch_size": batch_size, "depth": depth, "channels_last": channels_last,
-        "steps": steps, "threads": torch.get_num_threads(),
+        "crop": crop,
+        "batch_size": batch_size,
+        "depth": depth,
+        "channels_last": channels_last,
+        "steps": steps,
+        "threads": torch.get_num_threads(),
         "median_step_seconds": round(median, 3),
-        "min_step_seconds": round(min(seconds), 3), "max_step_seconds": round(max(seconds), 3),
+        "min_step_seconds": round(min(seconds), 3),
+        "max_step_seconds": round(max(seconds), 3),
         "crops_per_second": round(batch_size / median, 2),
     }
 
@@ -74,8 +92,16 @@ def main() -> None:
         measure(args.data, args.crop, args.batch_size, args.depth, args.steps, args.warmup, cl)
         for cl in (False, True)
     ]
-    print(json.dumps({"machine": f"{platform.machine()}, {torch.get_num_threads()} threads, "
-                                 f"torch {torch.__version__}", "results": results}, indent=2))
+    print(
+        json.dumps(
+            {
+                "machine": f"{platform.machine()}, {torch.get_num_threads()} threads, "
+                f"torch {torch.__version__}",
+                "results": results,
+            },
+            indent=2,
+        )
+    )
 
 
 if __name__ == "__main__":

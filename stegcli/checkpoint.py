@@ -44,7 +44,7 @@ def _join_optimizer(name: str, tensors: dict[str, torch.Tensor], plain: dict) ->
     for index, values in plain["state"].items():
         entry = dict(values)
         prefix = f"optim.{name}.{index}."
-        entry.update({k[len(prefix):]: v for k, v in tensors.items() if k.startswith(prefix)})
+        entry.update({k[len(prefix) :]: v for k, v in tensors.items() if k.startswith(prefix)})
         state[int(index)] = entry
     return {"state": state, "param_groups": plain["param_groups"]}
 
@@ -94,7 +94,7 @@ def load_checkpoint(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, dict
     except (SafetensorError, OSError, KeyError, json.JSONDecodeError) as exc:
         raise InputError(f"could not read checkpoint {str(path)!r} ({exc})") from None
 
-    model_tensors = {k[len("model."):]: v for k, v in tensors.items() if k.startswith("model.")}
+    model_tensors = {k[len("model.") :]: v for k, v in tensors.items() if k.startswith("model.")}
     optimizers = {
         name: _join_optimizer(name, tensors, plain)
         for name, plain in info.pop("optimizers").items()

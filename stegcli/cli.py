@@ -90,7 +90,8 @@ def _term_weights(weights: LossWeights) -> dict[str, str]:
 @app.command("loss-check")
 def loss_check(
     covers: Annotated[
-        list[Path], typer.Argument(help="Cover photos, any size and colour mode.", show_default=False)
+        list[Path],
+        typer.Argument(help="Cover photos, any size and colour mode.", show_default=False),
     ],
     stego: Annotated[
         Optional[list[Path]],
@@ -129,7 +130,9 @@ def loss_check(
             f"--depth {depth} only applies to a fresh model; {chosen.source} hides "
             f"{chosen.settings.depth} bits per pixel"
         )
-    weights = LossWeights(mse=mse_weight, adversarial=adversarial_weight, gradient_penalty=gp_weight)
+    weights = LossWeights(
+        mse=mse_weight, adversarial=adversarial_weight, gradient_penalty=gp_weight
+    )
     report = check_losses(chosen, covers, stego, secret, weights, seed)
 
     if as_json:
@@ -146,13 +149,18 @@ def _print_model_note(report: LossCheckReport) -> None:
     settings = report.model.settings
     described = f"{settings.architecture}, depth {settings.depth}, hidden {settings.hidden}"
     if report.model.trained:
-        stderr.print(f"model: {report.model.source} ({described})", highlight=False,
-                     markup=False, soft_wrap=True)
+        stderr.print(
+            f"model: {report.model.source} ({described})",
+            highlight=False,
+            markup=False,
+            soft_wrap=True,
+        )
     else:
         stderr.print(
             f"model: freshly initialised ({described}, seed {report.seed}); no trained model "
             "ships yet, so these are the losses at the start of training",
-            highlight=False, soft_wrap=True,
+            highlight=False,
+            soft_wrap=True,
         )
     stderr.print(f"payload: {report.payload}", highlight=False, markup=False, soft_wrap=True)
 
@@ -195,14 +203,19 @@ def _report_table(report: LossCheckReport) -> Table:
             values.append(_format(term, mean[term]))
         style = "bold" if term == "total" else None
         table.add_row(
-            label, weights.get(term, ""), *values, *([meaning] if described else []),
-            style=style, end_section=term in ("critic_loss", "total"),
+            label,
+            weights.get(term, ""),
+            *values,
+            *([meaning] if described else []),
+            style=style,
+            end_section=term in ("critic_loss", "total"),
         )
     return table
 
 
 def _report_json(report: LossCheckReport) -> dict[str, object]:
     """Means of every figure at the top level, then the weights, the model and each image."""
+
     def finite(value: float) -> float | None:
         return None if math.isinf(value) or math.isnan(value) else value
 
@@ -241,26 +254,37 @@ def models(
     for name, path in shipped_models().items():
         model = load_model(path, f"shipped model {name!r}")
         validation = model.info.get("validation", {})
-        rows.append({
-            "name": name, "default": name == DEFAULT_MODEL_NAME, **model.settings.to_dict(),
-            "size_bytes": path.stat().st_size, "validation": validation,
-        })
+        rows.append(
+            {
+                "name": name,
+                "default": name == DEFAULT_MODEL_NAME,
+                **model.settings.to_dict(),
+                "size_bytes": path.stat().st_size,
+                "validation": validation,
+            }
+        )
     if as_json:
         print(json.dumps({"models": rows}, indent=2))
         return
     if not rows:
         stderr.print("no models ship with this version yet")
         return
-    table = Table(title="Shipped models (validation: 8-bit rounded stego images)",
-                  box=box.SIMPLE_HEAD, pad_edge=False)
+    table = Table(
+        title="Shipped models (validation: 8-bit rounded stego images)",
+        box=box.SIMPLE_HEAD,
+        pad_edge=False,
+    )
     for column in ("name", "architecture", "depth", "bit accuracy", "PSNR", "SSIM", "RS bpp"):
         table.add_column(column, justify="left" if column in ("name", "architecture") else "right")
     for row in rows:
         v = row["validation"]
         table.add_row(
-            row["name"] + (" (default)" if row["default"] else ""), row["architecture"],
-            str(row["depth"]), _figure(v.get("val_accuracy"), ".4f"),
-            _figure(v.get("val_psnr"), ".2f"), _figure(v.get("val_ssim"), ".4f"),
+            row["name"] + (" (default)" if row["default"] else ""),
+            row["architecture"],
+            str(row["depth"]),
+            _figure(v.get("val_accuracy"), ".4f"),
+            _figure(v.get("val_psnr"), ".2f"),
+            _figure(v.get("val_ssim"), ".4f"),
             _figure(v.get("val_rs_bpp"), ".2f"),
         )
     stdout.print(table)
@@ -274,13 +298,22 @@ class _RichTrainingReporter:
     """Renders training progress: a live bar with the loss terms, a table per epoch."""
 
     def __init__(self) -> None:
-        from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn,
-                                   TimeRemainingColumn)
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            TextColumn,
+            TimeRemainingColumn,
+        )
 
         self.progress = Progress(
-            TextColumn("epoch {task.fields[epoch]}"), BarColumn(), MofNCompleteColumn(),
-            TimeRemainingColumn(), TextColumn("{task.fields[figures]}"),
-            console=stderr, transient=True,
+            TextColumn("epoch {task.fields[epoch]}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeRemainingColumn(),
+            TextColumn("{task.fields[figures]}"),
+            console=stderr,
+            transient=True,
         )
         self.task = None
 
@@ -289,8 +322,9 @@ class _RichTrainingReporter:
 
     def epoch_started(self, epoch: int, epochs: int, steps: int) -> None:
         self.progress.start()
-        self.task = self.progress.add_task("train", total=steps, epoch=f"{epoch}/{epochs}",
-                                           figures="")
+        self.task = self.progress.add_task(
+            "train", total=steps, epoch=f"{epoch}/{epochs}", figures=""
+        )
         self.steps, self.done = steps, 0
 
     def step_done(self, figures: dict[str, float], crops_per_second: float) -> None:
@@ -300,8 +334,12 @@ class _RichTrainingReporter:
         self.done += 1
         # A log file gets no live bar: write a plain line about ten times an epoch instead.
         if not stderr.is_terminal and self.done % max(1, self.steps // 10) == 0:
-            stderr.print(f"step {self.done}/{self.steps} {shown}", markup=False, highlight=False,
-                         soft_wrap=True)
+            stderr.print(
+                f"step {self.done}/{self.steps} {shown}",
+                markup=False,
+                highlight=False,
+                soft_wrap=True,
+            )
 
     def epoch_done(self, record: dict) -> None:
         self.progress.remove_task(self.task)
@@ -331,7 +369,9 @@ def train(
     gp_weight: Annotated[float, typer.Option(help="λ of the gradient penalty.")] = (
         LossWeights.gradient_penalty
     ),
-    mse_weight: Annotated[float, typer.Option(help="Weight of the encoder MSE.")] = LossWeights.mse,
+    mse_weight: Annotated[
+        float, typer.Option(help="Weight of the encoder MSE.")
+    ] = LossWeights.mse,
     adversarial_weight: Annotated[
         float, typer.Option(help="Weight of the adversarial loss.")
     ] = LossWeights.adversarial,
@@ -354,13 +394,26 @@ def train(
     from stegcli.training import TrainConfig, Trainer, TrainingInterrupted
 
     config = TrainConfig(
-        data=data, val=val, epochs=epochs,
+        data=data,
+        val=val,
+        epochs=epochs,
         settings=ModelSettings(architecture=arch, depth=depth, hidden=hidden),
-        crop=crop, batch_size=batch_size, lr=lr, critic_lr=critic_lr, critic_steps=critic_steps,
-        weights=LossWeights(mse=mse_weight, adversarial=adversarial_weight,
-                            gradient_penalty=gp_weight),
-        out=out, checkpoint=checkpoint, resume=resume, init=init, device=device,
-        workers=workers, seed=seed, val_crop=val_crop,
+        crop=crop,
+        batch_size=batch_size,
+        lr=lr,
+        critic_lr=critic_lr,
+        critic_steps=critic_steps,
+        weights=LossWeights(
+            mse=mse_weight, adversarial=adversarial_weight, gradient_penalty=gp_weight
+        ),
+        out=out,
+        checkpoint=checkpoint,
+        resume=resume,
+        init=init,
+        device=device,
+        workers=workers,
+        seed=seed,
+        val_crop=val_crop,
     )
     trainer = Trainer(config, _RichTrainingReporter())
     try:

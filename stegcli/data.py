@@ -97,8 +97,9 @@ def _pad_to(image: torch.Tensor, size: int) -> torch.Tensor:
         return image
     # Reflection needs a pad smaller than the side; tiny images fall back to edge padding.
     mode = "reflect" if pad_h < H and pad_w < W else "edge"
-    return TF.pad(image, [pad_w // 2, pad_h // 2, pad_w - pad_w // 2, pad_h - pad_h // 2],
-                  padding_mode=mode)
+    return TF.pad(
+        image, [pad_w // 2, pad_h // 2, pad_w - pad_w // 2, pad_h - pad_h // 2], padding_mode=mode
+    )
 
 
 class EpochSampler(Sampler):
@@ -131,5 +132,5 @@ class EpochSampler(Sampler):
         order = torch.randperm(self.size, generator=keyed_generator(self.seed, self.epoch, -1))
         total = self.per_rank() * self.world
         order = torch.cat([order] * (-(-total // self.size)))[:total]
-        mine = order[self.rank::self.world][self.start:]
+        mine = order[self.rank :: self.world][self.start :]
         return iter([(self.epoch, int(index)) for index in mine])

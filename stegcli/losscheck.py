@@ -58,8 +58,7 @@ class LossCheckReport:
     def mean(self) -> dict[str, float]:
         """The mean of each figure over the images."""
         return {
-            term: float(np.mean([image.figures[term] for image in self.images]))
-            for term in TERMS
+            term: float(np.mean([image.figures[term] for image in self.images])) for term in TERMS
         }
 
 
@@ -112,7 +111,10 @@ def check_losses(
     model.eval()
     generator = torch.Generator().manual_seed(seed)
     report = LossCheckReport(
-        model, weights, seed, payload=f"bits of {secret}" if secret else f"random bits, seed {seed}"
+        model,
+        weights,
+        seed,
+        payload=f"bits of {secret}" if secret else f"random bits, seed {seed}",
     )
 
     for index, cover_path in enumerate(covers):
@@ -129,7 +131,9 @@ def check_losses(
             if stego_path is None:
                 stego = quantize(model.encoder(cover, bits))
             else:
-                stego_image = _load_matching_stego(stego_path, cover_image.width, cover_image.height)
+                stego_image = _load_matching_stego(
+                    stego_path, cover_image.width, cover_image.height
+                )
                 stego = stego_image.tensor()
                 conversions += [f"{stego_path}: {change}" for change in stego_image.conversions]
             logits = model.decoder(stego)

@@ -71,13 +71,12 @@ class StegoModel:
             for key, value in module.state_dict().items()
         }
 
-
     def load_state_tensors(self, tensors: dict[str, torch.Tensor]) -> None:
         """Load weights from a flat dict as :meth:`state_tensors` makes it."""
         for name, module in self.modules().items():
             prefix = name + "."
             module.load_state_dict(
-                {k[len(prefix):]: v for k, v in tensors.items() if k.startswith(prefix)}
+                {k[len(prefix) :]: v for k, v in tensors.items() if k.startswith(prefix)}
             )
 
 
@@ -93,7 +92,9 @@ def save_model(model: StegoModel, path: str | Path, info: dict[str, object] | No
         "info": json.dumps(info if info is not None else model.info),
     }
     tensors = model.state_tensors()
-    atomic_write(Path(path), lambda temporary: save_file(tensors, str(temporary), metadata=metadata))
+    atomic_write(
+        Path(path), lambda temporary: save_file(tensors, str(temporary), metadata=metadata)
+    )
 
 
 def load_model(path: str | Path, source: str | None = None) -> StegoModel:
@@ -186,7 +187,9 @@ def resolve_model(spec: str | None, fresh_settings: ModelSettings, seed: int) ->
     available = shipped_models()
     if spec is None:
         if DEFAULT_MODEL_NAME in available:
-            return load_model(available[DEFAULT_MODEL_NAME], f"shipped model {DEFAULT_MODEL_NAME!r}")
+            return load_model(
+                available[DEFAULT_MODEL_NAME], f"shipped model {DEFAULT_MODEL_NAME!r}"
+            )
         return StegoModel.fresh(fresh_settings, seed).eval()
     if spec in available:
         return load_model(available[spec], f"shipped model {spec!r}")

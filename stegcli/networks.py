@@ -140,9 +140,7 @@ class Decoder(nn.Module):
         self.settings = settings
         D, W = settings.depth, settings.hidden
         self.features = _conv_block(3, W)
-        self.layers = nn.ModuleList(
-            [_conv_block(W, W), _conv_block(2 * W, W)]
-        )
+        self.layers = nn.ModuleList([_conv_block(W, W), _conv_block(2 * W, W)])
         self.output = _conv(3 * W, D)
 
     def forward(self, image: torch.Tensor) -> torch.Tensor:

@@ -207,15 +207,20 @@ class Trainer:
     def _validate_config(self) -> None:
         c = self.config
         for name, value, low in [
-            ("--epochs", c.epochs, 1), ("--crop", c.crop, 8), ("--batch-size", c.batch_size, 1),
-            ("--critic-steps", c.critic_steps, 0), ("--workers", c.workers, 0),
+            ("--epochs", c.epochs, 1),
+            ("--crop", c.crop, 8),
+            ("--batch-size", c.batch_size, 1),
+            ("--critic-steps", c.critic_steps, 0),
+            ("--workers", c.workers, 0),
         ]:
             if value < low:
                 raise InputError(f"{name} must be at least {low}, got {value}")
         if c.lr <= 0 or c.critic_lr <= 0:
             raise InputError("learning rates must be positive")
         if c.resume and c.init:
-            raise InputError("give --resume (continue a run) or --init (start from weights), not both")
+            raise InputError(
+                "give --resume (continue a run) or --init (start from weights), not both"
+            )
         if c.out.suffix != ".safetensors":
             raise InputError(f"--out must end in .safetensors, got {str(c.out)!r}")
 
@@ -223,7 +228,9 @@ class Trainer:
         found = find_images(self.config.data)
         good, bad = readable_images(found)
         if bad:
-            self.reporter.note(f"warning: skipped {len(bad)} unreadable image file(s) in {self.config.data}")
+            self.reporter.note(
+                f"warning: skipped {len(bad)} unreadable image file(s) in {self.config.data}"
+            )
         if not good:
             raise InputError(
                 f"no readable images under {str(self.config.data)!r}; "
@@ -242,7 +249,9 @@ class Trainer:
             self.step_in_epoch = info["step_in_epoch"]
             self.history = info["history"]
             self.seconds = info["seconds"]
-            self.reporter.note(f"resuming {c.resume} after epoch {self.epoch}, step {self.step_in_epoch}")
+            self.reporter.note(
+                f"resuming {c.resume} after epoch {self.epoch}, step {self.step_in_epoch}"
+            )
             return model, optimizer_states
         if c.init:
             model = load_model(c.init)
@@ -295,8 +304,12 @@ class Trainer:
         dataset = CropDataset(self.paths, c.crop, c.seed)
         sampler = EpochSampler(len(dataset), c.seed, self.dist.rank, self.dist.world)
         loader = DataLoader(
-            dataset, batch_size=c.batch_size, sampler=sampler, num_workers=c.workers,
-            persistent_workers=c.workers > 0, pin_memory=self.device.type == "cuda",
+            dataset,
+            batch_size=c.batch_size,
+            sampler=sampler,
+            num_workers=c.workers,
+            persistent_workers=c.workers > 0,
+            pin_memory=self.device.type == "cuda",
         )
         with self._ctrl_c_finishes_the_step():
             while self.epoch < c.epochs and not self.stop_requested:
@@ -320,6 +333,7 @@ class Trainer:
     def _ctrl_c_finishes_the_step(self):
         """While training, Ctrl-C (SIGINT) asks to stop after the current step, so that the
         checkpoint holds a whole number of steps; a second Ctrl-C stops at once."""
+
         def request_stop(signum, frame):
             self.stop_requested = True
             signal.signal(signal.SIGINT, signal.default_int_handler)
@@ -365,11 +379,18 @@ class Trainer:
         if self.device.type == "cuda":
             cover = cover.contiguous(memory_format=torch.channels_last)
         key = (c.seed, self.epoch, self.step_in_epoch, self.dist.rank)
-        bits = torch.randint(0, 2, (B, self.model.settings.depth, H, W),
-                             generator=keyed_generator(*key, 1)).float().to(self.device)
+        bits = (
+            torch.randint(
+                0, 2, (B, self.model.settings.depth, H, W), generator=keyed_generator(*key, 1)
+            )
+            .float()
+            .to(self.device)
+        )
         alpha_generator = keyed_generator(*key, 2)
         if self.device.type == "cuda":
-            alpha_generator = torch.Generator(self.device).manual_seed(alpha_generator.initial_seed())
+            alpha_generator = torch.Generator(self.device).manual_seed(
+                alpha_generator.initial_seed()
+            )
         autocast = torch.autocast("cuda", dtype=torch.bfloat16, enabled=self.device.type == "cuda")
 
         # critic: tell covers from stego images, kept near 1-Lipschitz by the penalty
@@ -386,8 +407,9 @@ class Trainer:
         with autocast:
             stego, logits = self.coder(cover, bits)
         self.model.critic.requires_grad_(False)
-        terms = generator_loss(self.model.critic, cover, stego.float(), logits.float(), bits,
-                               c.weights)
+        terms = generator_loss(
+            self.model.critic, cover, stego.float(), logits.float(), bits, c.weights
+        )
         self.coder_optimizer.zero_grad(set_to_none=True)
         terms.total.backward()
         self.coder_optimizer.step()
@@ -430,8 +452,9 @@ class Trainer:
         for index, path in enumerate(self.val_paths):
             cover = _centre_crop(load_image(path).tensor(), c.val_crop).to(self.device)
             B, _, H, W = cover.shape
-            bits = torch.randint(0, 2, (B, model.settings.depth, H, W),
-                                 generator=keyed_generator(c.seed, index, 3)).float()
+            bits = torch.randint(
+                0, 2, (B, model.settings.depth, H, W), generator=keyed_generator(c.seed, index, 3)
+            ).float()
             bits = bits.to(self.device)
             stego = quantize(model.encoder(cover, bits))
             logits = model.decoder(stego)
@@ -487,7 +510,7 @@ def _centre_crop(image: torch.Tensor, size: int) -> torch.Tensor:
     """The central at most size×size part of a (B, C, H, W) tensor."""
     H, W = image.shape[-2:]
     top, left = max(0, (H - size) // 2), max(0, (W - size) // 2)
-    return image[..., top:top + min(H, size), left:left + min(W, size)]
+    return image[..., top : top + min(H, size), left : left + min(W, size)]
 
 
 def _write_preview(path: Path, pairs: list[tuple[torch.Tensor, torch.Tensor]]) -> None:
@@ -500,7 +523,9 @@ def _write_preview(path: Path, pairs: list[tuple[torch.Tensor, torch.Tensor]]) -
         difference = ((stego - cover) * 10).clamp(-1, 1)
         rows.extend([cover[0], stego[0], difference[0]])
     size = max(max(t.shape[-2] for t in rows), max(t.shape[-1] for t in rows))
-    padded = [torch.nn.functional.pad(t, (0, size - t.shape[-1], 0, size - t.shape[-2]), value=-1)
-              for t in rows]
+    padded = [
+        torch.nn.functional.pad(t, (0, size - t.shape[-1], 0, size - t.shape[-2]), value=-1)
+        for t in rows
+    ]
     path.parent.mkdir(parents=True, exist_ok=True)
     save_image(torch.stack(padded), str(path), nrow=3, normalize=True, value_range=(-1, 1))

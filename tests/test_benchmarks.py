@@ -14,12 +14,20 @@ ROOT = Path(__file__).resolve().parent.parent
 
 def test_train_speed_smoke(tmp_path):
     for index in range(3):
-        crop_sample("skimage_rocket.jpg", (30 * index, 0, 30 * index + 24, 20),
-                    tmp_path / f"{index}.png")
+        crop_sample(
+            "skimage_rocket.jpg", (30 * index, 0, 30 * index + 24, 20), tmp_path / f"{index}.png"
+        )
     completed = subprocess.run(
-        [sys.executable, str(ROOT / "benchmarks" / "train_speed.py"), "--data", str(tmp_path),
-         "--smoke"],
-        capture_output=True, text=True, timeout=120,
+        [
+            sys.executable,
+            str(ROOT / "benchmarks" / "train_speed.py"),
+            "--data",
+            str(tmp_path),
+            "--smoke",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert completed.returncode == 0, completed.stderr[-2000:]
     results = json.loads(completed.stdout)["results"]

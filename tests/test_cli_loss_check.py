@@ -11,9 +11,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from conftest import crop_sample
 from typer.testing import CliRunner
 
-from conftest import crop_sample
 from stegcli import __version__
 from stegcli.cli import app
 from stegcli.losscheck import payload_bits
@@ -206,8 +206,9 @@ def test_secret_file_sets_the_bits(covers, tmp_path):
     assert figures(run_json(covers["cat"], "--secret", copy)) == figures(with_secret)
     changed = tmp_path / "changed.bin"
     changed.write_bytes(b"retreat at six")
-    assert run_json(covers["cat"], "--secret", changed)["decoder_loss"] != (
-        with_secret["decoder_loss"]
+    assert (
+        run_json(covers["cat"], "--secret", changed)["decoder_loss"]
+        != (with_secret["decoder_loss"])
     )
 
 

@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 import torch
+from conftest import crop_sample
 from typer.testing import CliRunner
 
-from conftest import crop_sample
 from stegcli.cli import app
 from stegcli.errors import InputError
 from stegcli.models import load_model
@@ -31,15 +31,26 @@ def photo_folder(tmp_path: Path) -> Path:
     (folder / "b").mkdir()
     for index in range(3):
         left = 40 * index
-        crop_sample("skimage_chelsea.png", (left, 60, left + 36, 88), folder / "a" / f"{index}.png")
-        crop_sample("skimage_coffee.png", (left, 90, left + 30, 130), folder / "b" / f"{index}.png")
+        crop_sample(
+            "skimage_chelsea.png", (left, 60, left + 36, 88), folder / "a" / f"{index}.png"
+        )
+        crop_sample(
+            "skimage_coffee.png", (left, 90, left + 30, 130), folder / "b" / f"{index}.png"
+        )
     return folder
 
 
 def tiny_config(photos: Path, out: Path, **changes) -> TrainConfig:
     settings = dict(
-        data=photos, epochs=2, settings=TINY, crop=16, batch_size=2, out=out, device="cpu",
-        val_crop=24, previews=1,
+        data=photos,
+        epochs=2,
+        settings=TINY,
+        crop=16,
+        batch_size=2,
+        out=out,
+        device="cpu",
+        val_crop=24,
+        previews=1,
     )
     settings.update(changes)
     return TrainConfig(**settings)
@@ -74,8 +85,10 @@ def test_training_writes_metrics_previews_checkpoint_and_export(photo_folder, tm
     for key in ("val_accuracy", "val_psnr", "val_ssim", "val_rs_bpp", "val_worst_accuracy"):
         assert key in records[-1]
     assert 0 <= records[-1]["val_accuracy"] <= 1
-    assert sorted(p.name for p in config.previews_dir.iterdir()) == ["epoch-001.png",
-                                                                      "epoch-002.png"]
+    assert sorted(p.name for p in config.previews_dir.iterdir()) == [
+        "epoch-001.png",
+        "epoch-002.png",
+    ]
     assert config.checkpoint_path.is_file()
 
     exported = load_model(config.out)
@@ -92,7 +105,11 @@ def test_resume_continues_exactly_where_training_stopped(photo_folder, tmp_path)
     Trainer(first).train()
     # Settings that differ on the command line are restored from the checkpoint.
     resumed = tiny_config(
-        photo_folder, tmp_path / "split.safetensors", epochs=2, lr=0.5, crop=32,
+        photo_folder,
+        tmp_path / "split.safetensors",
+        epochs=2,
+        lr=0.5,
+        crop=32,
         resume=first.checkpoint_path,
     )
     trainer = Trainer(resumed)
@@ -189,19 +206,48 @@ def test_empty_and_missing_folders_are_errors(tmp_path):
 
 def test_train_command_trains_and_reports(photo_folder, tmp_path):
     out = tmp_path / "cli.safetensors"
-    result = CliRunner().invoke(app, [
-        "train", "--data", str(photo_folder), "--val", str(photo_folder), "--epochs", "1",
-        "--crop", "16", "--batch-size", "3", "--hidden", "8", "--val-crop", "24",
-        "--out", str(out), "--device", "cpu",
-    ])
+    result = CliRunner().invoke(
+        app,
+        [
+            "train",
+            "--data",
+            str(photo_folder),
+            "--val",
+            str(photo_folder),
+            "--epochs",
+            "1",
+            "--crop",
+            "16",
+            "--batch-size",
+            "3",
+            "--hidden",
+            "8",
+            "--val-crop",
+            "24",
+            "--out",
+            str(out),
+            "--device",
+            "cpu",
+        ],
+    )
     assert result.exit_code == 0, result.output
     assert load_model(out).settings == TINY
     assert "model written to" in result.stderr
 
 
 def test_train_command_on_an_empty_folder_prints_one_error_line(tmp_path):
-    result = CliRunner().invoke(app, ["train", "--data", str(tmp_path), "--device", "cpu",
-                                      "--out", str(tmp_path / "m.safetensors")])
+    result = CliRunner().invoke(
+        app,
+        [
+            "train",
+            "--data",
+            str(tmp_path),
+            "--device",
+            "cpu",
+            "--out",
+            str(tmp_path / "m.safetensors"),
+        ],
+    )
     assert result.exit_code == 1
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: no readable images")
@@ -213,11 +259,36 @@ def test_distributed_training_with_two_cpu_processes(photo_folder, tmp_path):
     torchrun = Path(sys.executable).with_name("torchrun")
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     completed = subprocess.run(
-        [str(torchrun), "--standalone", "--nproc_per_node=2", "-m", "stegcli", "train",
-         "--data", str(photo_folder), "--val", str(photo_folder), "--epochs", "2",
-         "--crop", "16", "--batch-size", "2", "--hidden", "8", "--val-crop", "24",
-         "--out", str(out), "--device", "cpu"],
-        capture_output=True, text=True, env=env, timeout=240,
+        [
+            str(torchrun),
+            "--standalone",
+            "--nproc_per_node=2",
+            "-m",
+            "stegcli",
+            "train",
+            "--data",
+            str(photo_folder),
+            "--val",
+            str(photo_folder),
+            "--epochs",
+            "2",
+            "--crop",
+            "16",
+            "--batch-size",
+            "2",
+            "--hidden",
+            "8",
+            "--val-crop",
+            "24",
+            "--out",
+            str(out),
+            "--device",
+            "cpu",
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=240,
     )
     assert completed.returncode == 0, completed.stderr[-2000:]
     assert load_model(out).settings == TINY
