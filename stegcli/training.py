@@ -34,6 +34,7 @@ from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader
 
+from stegcli.allocator import keep_freed_memory
 from stegcli.checkpoint import load_checkpoint, save_checkpoint
 from stegcli.data import CropDataset, EpochSampler, find_images, keyed_generator, readable_images
 from stegcli.errors import InputError
@@ -186,6 +187,8 @@ class Trainer:
     def __init__(self, config: TrainConfig, reporter: Reporter | None = None):
         self.config = config
         self.device = pick_device(config.device)
+        if self.device.type == "cpu":
+            keep_freed_memory()
         self.dist = _start_distributed(self.device)
         self.reporter = reporter if reporter and self.dist.main else SilentReporter()
         self.epoch = 0  # epochs completed
