@@ -196,6 +196,8 @@ class Trainer:
         self.history: list[dict] = []
         self.seconds = 0.0
         self.stop_requested = False
+        # The command lines that made this model, oldest first (resumed runs add theirs).
+        self.commands = [" ".join(["stegcli", *sys.argv[1:]])]
 
         self._validate_config()
         if self.dist.main:
@@ -251,6 +253,7 @@ class Trainer:
             self.epoch = info["epoch"]
             self.step_in_epoch = info["step_in_epoch"]
             self.history = info["history"]
+            self.commands = info.get("commands", []) + self.commands
             self.seconds = info["seconds"]
             self.reporter.note(
                 f"resuming {c.resume} after epoch {self.epoch}, step {self.step_in_epoch}"
@@ -258,6 +261,7 @@ class Trainer:
             return model, optimizer_states
         if c.init:
             model = load_model(c.init)
+            self.commands = list(model.info.get("commands", [])) + self.commands
             if model.settings != c.settings:
                 self.reporter.note(f"settings come from {c.init}: {model.settings}")
             return model, {}
@@ -270,7 +274,7 @@ class Trainer:
         c = self.config
         c.settings = ModelSettings(**stored["settings"])
         c.weights = LossWeights(**stored["weights"])
-        for name in ("crop", "batch_size", "lr", "critic_lr", "critic_steps", "seed", "val_crop"):
+        for name in ("crop", "batch_size", "lr", "critic_lr", "critic_steps", "seed"):
             setattr(c, name, stored[name])
         self.reporter.note(
             f"training settings restored from the checkpoint: {c.settings}, crop {c.crop}, "
@@ -487,6 +491,7 @@ class Trainer:
             "step_in_epoch": self.step_in_epoch,
             "history": self.history,
             "seconds": self.seconds,
+            "commands": self.commands,
         }
         optimizers = {
             "coder": self.coder_optimizer.state_dict(),
@@ -504,7 +509,7 @@ class Trainer:
             "crop": self.config.crop,
             "batch_size": self.config.batch_size,
             "weights": self.config.weights.to_dict(),
-            "command": " ".join(["stegcli", *sys.argv[1:]]),
+            "commands": self.commands,
         }
         save_model(self.model, self.config.out, info)
 

@@ -117,6 +117,8 @@ def test_resume_continues_exactly_where_training_stopped(photo_folder, tmp_path)
     continued = trainer.train()
 
     assert same_tensors(straight.state_tensors(), continued.state_tensors())
+    # The export records every command line that contributed: the first run and the resume.
+    assert len(load_model(resumed.out).info["commands"]) == 2
 
 
 def test_ctrl_c_saves_a_checkpoint_and_resume_matches_an_uninterrupted_run(
