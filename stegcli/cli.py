@@ -8,21 +8,18 @@ code 1. Tracebacks of unexpected errors never show local variables, which may ho
 from __future__ import annotations
 
 import json
-import math
 from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
-from rich import box
 from rich.console import Console
-from rich.table import Table
 from typer.core import TyperGroup
 
-from stegcli import __version__
+from stegcli import __version__, render
 from stegcli.errors import InputError, StegcliError
-from stegcli.losscheck import TERMS, LossCheckReport, check_losses
+from stegcli.losscheck import check_losses
 from stegcli.losses import LossWeights
-from stegcli.models import resolve_model
+from stegcli.models import resolve_model, shipped_model_summaries
 from stegcli.networks import ModelSettings
 
 stdout = Console()
@@ -63,28 +60,6 @@ def _root(
     ] = False,
 ) -> None:
     """Hide any file inside an ordinary photo, and get it back bit for bit."""
-
-
-# What each figure of loss-check measures, in a few words.
-_TERM_LABELS = {
-    "decoder_loss": ("decoder loss", "bit cross-entropy of the payload"),
-    "encoder_mse": ("encoder MSE", "change of the cover ([-1, 1] scale)"),
-    "adversarial_loss": ("adversarial loss", "−critic score of stego"),
-    "gradient_penalty": ("gradient penalty", "WGAN-GP, mean (‖∇‖ − 1)²"),
-    "critic_loss": ("critic loss", "stego − cover score + λ·GP"),
-    "total": ("total", "what encoder and decoder minimise"),
-    "bit_accuracy": ("bit accuracy", "bits read back right, raw"),
-    "psnr": ("PSNR (dB)", "stego versus cover"),
-}
-
-
-def _term_weights(weights: LossWeights) -> dict[str, str]:
-    return {
-        "decoder_loss": f"{weights.decoder:g}",
-        "encoder_mse": f"{weights.mse:g}",
-        "adversarial_loss": f"{weights.adversarial:g}",
-        "gradient_penalty": f"λ={weights.gradient_penalty:g}",
-    }
 
 
 @app.command("loss-check")
@@ -136,111 +111,13 @@ def loss_check(
     report = check_losses(chosen, covers, stego, secret, weights, seed)
 
     if as_json:
-        print(json.dumps(_report_json(report), indent=2))
+        print(json.dumps(render.loss_json(report), indent=2))
         return
-    _print_model_note(report)
+    render.print_model_note(report, stderr)
     for image in report.images:
         for change in image.conversions:
             stderr.print(f"note: {change}", markup=False, highlight=False, soft_wrap=True)
-    stdout.print(_report_table(report))
-
-
-def _print_model_note(report: LossCheckReport) -> None:
-    settings = report.model.settings
-    described = f"{settings.architecture}, depth {settings.depth}, hidden {settings.hidden}"
-    if report.model.trained:
-        stderr.print(
-            f"model: {report.model.source} ({described})",
-            highlight=False,
-            markup=False,
-            soft_wrap=True,
-        )
-    else:
-        stderr.print(
-            f"model: freshly initialised ({described}, seed {report.seed}); no trained model "
-            "ships yet, so these are the losses at the start of training",
-            highlight=False,
-            soft_wrap=True,
-        )
-    stderr.print(f"payload: {report.payload}", highlight=False, markup=False, soft_wrap=True)
-
-
-def _format(term: str, value: float) -> str:
-    if term == "psnr":
-        return "∞" if math.isinf(value) else f"{value:.2f}"
-    if term == "bit_accuracy":
-        return f"{value:.4f}"
-    return f"{value:.5g}"
-
-
-def _report_table(report: LossCheckReport) -> Table:
-    table = Table(
-        title="Loss terms (stego images rounded to 8-bit pixels)",
-        box=box.SIMPLE_HEAD,
-        pad_edge=False,
-    )
-    several = len(report.images) > 1
-    table.add_column("term", no_wrap=True)
-    table.add_column("weight", justify="right", no_wrap=True)
-    for image in report.images:
-        name = Path(image.cover).name
-        if several and len(name) > 10:
-            name = name[:9] + "…"
-        table.add_column(name, justify="right", no_wrap=True)
-    if several:
-        table.add_column("mean", justify="right", style="bold", no_wrap=True)
-    # The descriptions fit beside one image's column, or in a wide terminal.
-    described = not several or stdout.width >= 110
-    if described:
-        table.add_column("what it measures", style="dim")
-
-    weights = _term_weights(report.weights)
-    mean = report.mean()
-    for term in TERMS:
-        label, meaning = _TERM_LABELS[term]
-        values = [_format(term, image.figures[term]) for image in report.images]
-        if several:
-            values.append(_format(term, mean[term]))
-        style = "bold" if term == "total" else None
-        table.add_row(
-            label,
-            weights.get(term, ""),
-            *values,
-            *([meaning] if described else []),
-            style=style,
-            end_section=term in ("critic_loss", "total"),
-        )
-    return table
-
-
-def _report_json(report: LossCheckReport) -> dict[str, object]:
-    """Means of every figure at the top level, then the weights, the model and each image."""
-
-    def finite(value: float) -> float | None:
-        return None if math.isinf(value) or math.isnan(value) else value
-
-    return {
-        **{term: finite(value) for term, value in report.mean().items()},
-        "weights": report.weights.to_dict(),
-        "model": {
-            **report.model.settings.to_dict(),
-            "source": report.model.source,
-            "trained": report.model.trained,
-        },
-        "seed": report.seed,
-        "payload": report.payload,
-        "images": [
-            {
-                "cover": image.cover,
-                "stego": image.stego,
-                "width": image.width,
-                "height": image.height,
-                "conversions": image.conversions,
-                **{term: finite(value) for term, value in image.figures.items()},
-            }
-            for image in report.images
-        ],
-    }
+    stdout.print(render.loss_table(report, wide=stdout.width >= 110))
 
 
 @app.command()
@@ -248,107 +125,13 @@ def models(
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
 ) -> None:
     """List the models that ship with stegcli, with their validation figures."""
-    from stegcli.models import DEFAULT_MODEL_NAME, load_model, shipped_models
-
-    rows = []
-    for name, path in shipped_models().items():
-        model = load_model(path, f"shipped model {name!r}")
-        validation = model.info.get("validation", {})
-        rows.append(
-            {
-                "name": name,
-                "default": name == DEFAULT_MODEL_NAME,
-                **model.settings.to_dict(),
-                "size_bytes": path.stat().st_size,
-                "validation": validation,
-            }
-        )
+    rows = shipped_model_summaries()
     if as_json:
         print(json.dumps({"models": rows}, indent=2))
-        return
-    if not rows:
+    elif rows:
+        stdout.print(render.models_table(rows))
+    else:
         stderr.print("no models ship with this version yet")
-        return
-    table = Table(
-        title="Shipped models (validation: 8-bit rounded stego images)",
-        box=box.SIMPLE_HEAD,
-        pad_edge=False,
-    )
-    for column in ("name", "architecture", "depth", "bit accuracy", "PSNR", "SSIM", "RS bpp"):
-        table.add_column(column, justify="left" if column in ("name", "architecture") else "right")
-    for row in rows:
-        v = row["validation"]
-        table.add_row(
-            row["name"] + (" (default)" if row["default"] else ""),
-            row["architecture"],
-            str(row["depth"]),
-            _figure(v.get("val_accuracy"), ".4f"),
-            _figure(v.get("val_psnr"), ".2f"),
-            _figure(v.get("val_ssim"), ".4f"),
-            _figure(v.get("val_rs_bpp"), ".2f"),
-        )
-    stdout.print(table)
-
-
-def _figure(value: object, spec: str) -> str:
-    return format(value, spec) if isinstance(value, (int, float)) else "–"
-
-
-class _RichTrainingReporter:
-    """Renders training progress: a live bar with the loss terms, a table per epoch."""
-
-    def __init__(self) -> None:
-        from rich.progress import (
-            BarColumn,
-            MofNCompleteColumn,
-            Progress,
-            TextColumn,
-            TimeRemainingColumn,
-        )
-
-        self.progress = Progress(
-            TextColumn("epoch {task.fields[epoch]}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TimeRemainingColumn(),
-            TextColumn("{task.fields[figures]}"),
-            console=stderr,
-            transient=True,
-        )
-        self.task = None
-
-    def note(self, text: str) -> None:
-        stderr.print(text, markup=False, highlight=False)
-
-    def epoch_started(self, epoch: int, epochs: int, steps: int) -> None:
-        self.progress.start()
-        self.task = self.progress.add_task(
-            "train", total=steps, epoch=f"{epoch}/{epochs}", figures=""
-        )
-        self.steps, self.done = steps, 0
-
-    def step_done(self, figures: dict[str, float], crops_per_second: float) -> None:
-        shown = " ".join(f"{k} {v:.4g}" for k, v in figures.items())
-        shown = f"{shown} | {crops_per_second:.1f} crops/s"
-        self.progress.update(self.task, advance=1, figures=shown)
-        self.done += 1
-        # A log file gets no live bar: write a plain line about ten times an epoch instead.
-        if not stderr.is_terminal and self.done % max(1, self.steps // 10) == 0:
-            stderr.print(
-                f"step {self.done}/{self.steps} {shown}",
-                markup=False,
-                highlight=False,
-                soft_wrap=True,
-            )
-
-    def epoch_done(self, record: dict) -> None:
-        self.progress.remove_task(self.task)
-        self.progress.stop()
-        table = Table(title=f"epoch {record['epoch']}", box=box.SIMPLE_HEAD, pad_edge=False)
-        for key in record:
-            table.add_column(key.removeprefix("val_"), justify="right")
-        table.add_row(*(f"{v:.4g}" if isinstance(v, float) else str(v) for v in record.values()))
-        stderr.print(table)
 
 
 @app.command()
@@ -415,7 +198,7 @@ def train(
         seed=seed,
         val_crop=val_crop,
     )
-    trainer = Trainer(config, _RichTrainingReporter())
+    trainer = Trainer(config, render.RichTrainingReporter(stderr))
     try:
         trainer.train()
     except TrainingInterrupted as exc:

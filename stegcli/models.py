@@ -177,6 +177,25 @@ def shipped_models() -> dict[str, Path]:
     return {path.stem: path for path in sorted(SHIPPED_DIR.glob("*.safetensors"))}
 
 
+def shipped_model_summaries() -> list[dict[str, object]]:
+    """Name, settings, file size and validation figures of every shipped model."""
+    summaries = []
+    for name, path in shipped_models().items():
+        model = load_model(path, f"shipped model {name!r}")
+        summaries.append(
+            {
+                "name": name,
+                "default": name == DEFAULT_MODEL_NAME,
+                **model.settings.to_dict(),
+                "size_bytes": path.stat().st_size,
+                "validation": model.info.get("validation", {}),
+                "training_seconds": model.info.get("training_seconds"),
+                "commands": model.info.get("commands", []),
+            }
+        )
+    return summaries
+
+
 def resolve_model(spec: str | None, fresh_settings: ModelSettings, seed: int) -> StegoModel:
     """The model a command should use.
 
