@@ -73,7 +73,7 @@ class CropDataset(Dataset):
     def __getitem__(self, key: tuple[int, int]) -> torch.Tensor:
         epoch, index = key
         generator = keyed_generator(self.seed, epoch, index)
-        image = TF.pil_to_tensor(_open_rgb(self.paths[index]))  # (3, H, W) uint8
+        image = self._read(index)  # (3, H, W) uint8
         image = _pad_to(image, self.crop)
         _, H, W = image.shape
         top = int(torch.randint(0, H - self.crop + 1, (1,), generator=generator))
@@ -84,9 +84,20 @@ class CropDataset(Dataset):
         return image.float() / 127.5 - 1.0
 
 
-def _open_rgb(path: Path) -> Image.Image:
-    with Image.open(path) as image:
-        return image.convert("RGB")
+    def _read(self, index: int) -> torch.Tensor:
+        """The photo at ``index`` as (3, H, W) uint8, or the next readable one.
+
+        The header scan cannot see every defect (a JPEG cut short decodes only when read),
+        so a photo that fails here is replaced by the next one rather than ending the run.
+        """
+        for offset in range(len(self.paths)):
+            path = self.paths[(index + offset) % len(self.paths)]
+            try:
+                with Image.open(path) as image:
+                    return TF.pil_to_tensor(image.convert("RGB"))
+            except (OSError, ValueError, SyntaxError, Image.DecompressionBombError):
+                continue
+        raise InputError("none of the training photos could be decoded")
 
 
 def _pad_to(image: torch.Tensor, size: int) -> torch.Tensor:

@@ -298,3 +298,18 @@ def test_distributed_training_with_two_cpu_processes(photo_folder, tmp_path):
     metrics = out.with_name("ddp.metrics.jsonl").read_text().splitlines()
     assert [json.loads(line)["epoch"] for line in metrics] == [1, 2]
     assert completed.stderr.count("model written to") == 1
+
+
+def test_a_photo_that_fails_to_decode_is_replaced_by_the_next(photo_folder):
+    from stegcli.data import CropDataset, readable_images
+
+    good, bad = readable_images(sorted(photo_folder.rglob("*.png")))
+    assert len(good) == 6 and not bad
+    position = 2
+    good[position].write_bytes(b"")  # spoiled after the scan, while training runs
+
+    dataset = CropDataset(good, crop=16, seed=0)
+    with_next = list(good)
+    with_next[position] = good[position + 1]
+    expected = CropDataset(with_next, crop=16, seed=0)[(0, position)]
+    assert torch.equal(dataset[(0, position)], expected)
