@@ -206,32 +206,18 @@ def test_empty_and_missing_folders_are_errors(tmp_path):
         Trainer(tiny_config(tmp_path / "missing", tmp_path / "m.safetensors"))
 
 
+def tiny_train_args(photos: Path, out: Path, epochs: int, batch_size: int) -> list[str]:
+    """Command-line arguments of `stegcli train` for a tiny, fast run."""
+    return [
+        "train", "--data", str(photos), "--val", str(photos), "--epochs", str(epochs),
+        "--crop", "16", "--batch-size", str(batch_size), "--hidden", "8", "--val-crop", "24",
+        "--out", str(out), "--device", "cpu",
+    ]  # fmt: skip
+
+
 def test_train_command_trains_and_reports(photo_folder, tmp_path):
     out = tmp_path / "cli.safetensors"
-    result = CliRunner().invoke(
-        app,
-        [
-            "train",
-            "--data",
-            str(photo_folder),
-            "--val",
-            str(photo_folder),
-            "--epochs",
-            "1",
-            "--crop",
-            "16",
-            "--batch-size",
-            "3",
-            "--hidden",
-            "8",
-            "--val-crop",
-            "24",
-            "--out",
-            str(out),
-            "--device",
-            "cpu",
-        ],
-    )
+    result = CliRunner().invoke(app, tiny_train_args(photo_folder, out, epochs=1, batch_size=3))
     assert result.exit_code == 0, result.output
     assert load_model(out).settings == TINY
     assert "model written to" in result.stderr
@@ -261,32 +247,8 @@ def test_distributed_training_with_two_cpu_processes(photo_folder, tmp_path):
     torchrun = Path(sys.executable).with_name("torchrun")
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     completed = subprocess.run(
-        [
-            str(torchrun),
-            "--standalone",
-            "--nproc_per_node=2",
-            "-m",
-            "stegcli",
-            "train",
-            "--data",
-            str(photo_folder),
-            "--val",
-            str(photo_folder),
-            "--epochs",
-            "2",
-            "--crop",
-            "16",
-            "--batch-size",
-            "2",
-            "--hidden",
-            "8",
-            "--val-crop",
-            "24",
-            "--out",
-            str(out),
-            "--device",
-            "cpu",
-        ],
+        [str(torchrun), "--standalone", "--nproc_per_node=2", "-m", "stegcli"]
+        + tiny_train_args(photo_folder, out, epochs=2, batch_size=2),
         capture_output=True,
         text=True,
         env=env,
