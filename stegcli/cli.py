@@ -62,6 +62,16 @@ def _root(
     """Hide any file inside an ordinary photo, and get it back bit for bit."""
 
 
+# Loss weight options, shared by loss-check and train.
+MseWeight = Annotated[float, typer.Option(help="Weight of the encoder MSE in the total.")]
+AdversarialWeight = Annotated[
+    float, typer.Option(help="Weight of the adversarial loss in the total.")
+]
+GpWeight = Annotated[
+    float, typer.Option(help="λ, the weight of the gradient penalty in the critic loss.")
+]
+
+
 @app.command("loss-check")
 def loss_check(
     covers: Annotated[
@@ -83,15 +93,9 @@ def loss_check(
         Optional[int],
         typer.Option(help="Bits per pixel of a freshly initialised model (default 1)."),
     ] = None,
-    mse_weight: Annotated[float, typer.Option(help="Weight of the encoder MSE.")] = (
-        LossWeights.mse
-    ),
-    adversarial_weight: Annotated[
-        float, typer.Option(help="Weight of the adversarial loss.")
-    ] = LossWeights.adversarial,
-    gp_weight: Annotated[
-        float, typer.Option(help="λ, the weight of the gradient penalty in the critic loss.")
-    ] = LossWeights.gradient_penalty,
+    mse_weight: MseWeight = LossWeights.mse,
+    adversarial_weight: AdversarialWeight = LossWeights.adversarial,
+    gp_weight: GpWeight = LossWeights.gradient_penalty,
     seed: Annotated[
         int, typer.Option(help="Seeds random bits, a fresh model and the penalty's mixing.")
     ] = 0,
@@ -149,15 +153,9 @@ def train(
     lr: Annotated[float, typer.Option(help="Learning rate of encoder and decoder.")] = 1e-3,
     critic_lr: Annotated[float, typer.Option(help="Learning rate of the critic.")] = 1e-4,
     critic_steps: Annotated[int, typer.Option(help="Critic updates per step.")] = 1,
-    gp_weight: Annotated[float, typer.Option(help="λ of the gradient penalty.")] = (
-        LossWeights.gradient_penalty
-    ),
-    mse_weight: Annotated[
-        float, typer.Option(help="Weight of the encoder MSE.")
-    ] = LossWeights.mse,
-    adversarial_weight: Annotated[
-        float, typer.Option(help="Weight of the adversarial loss.")
-    ] = LossWeights.adversarial,
+    gp_weight: GpWeight = LossWeights.gradient_penalty,
+    mse_weight: MseWeight = LossWeights.mse,
+    adversarial_weight: AdversarialWeight = LossWeights.adversarial,
     out: Annotated[Path, typer.Option(help="Exported model file.")] = Path("model.safetensors"),
     checkpoint: Annotated[
         Optional[Path], typer.Option(help="Checkpoint file (default: beside --out).")

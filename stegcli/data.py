@@ -83,7 +83,6 @@ class CropDataset(Dataset):
             image = TF.hflip(image)
         return image.float() / 127.5 - 1.0
 
-
     def _read(self, index: int) -> torch.Tensor:
         """The photo at ``index`` as (3, H, W) uint8, or the next readable one.
 
