@@ -155,6 +155,9 @@ def test_init_starts_from_exported_weights(photo_folder, tmp_path):
     tuned = Trainer(tiny_config(photo_folder, tmp_path / "tuned.safetensors", init=first.out))
 
     assert same_tensors(tuned.model.state_tensors(), load_model(first.out).state_tensors())
+    # The fine-tuned export keeps the provenance of its starting weights.
+    assert tuned.seconds == load_model(first.out).info["training_seconds"] > 0
+    assert len(tuned.commands) == 2
 
 
 def test_unreadable_files_are_skipped_and_counted(photo_folder, tmp_path):
