@@ -59,8 +59,13 @@ class StegoModel:
         return {"encoder": self.encoder, "decoder": self.decoder, "critic": self.critic}
 
     def eval(self) -> StegoModel:
+        """Inference mode: BatchNorm uses its running statistics."""
+        return self.train(False)
+
+    def train(self, mode: bool = True) -> StegoModel:
+        """Training mode for all three networks (or inference mode with False)."""
         for module in self.modules().values():
-            module.eval()
+            module.train(mode)
         return self
 
     def state_tensors(self) -> dict[str, torch.Tensor]:

@@ -370,7 +370,7 @@ class Trainer:
 
     def _train_epoch(self, loader: DataLoader, sampler: EpochSampler) -> None:
         c = self.config
-        self.model.encoder.train(), self.model.decoder.train(), self.model.critic.train()
+        self.model.train()
         steps = -(-len(sampler) // c.batch_size)
         self.reporter.epoch_started(self.epoch + 1, c.epochs, steps)
         started = time.perf_counter()
@@ -476,7 +476,7 @@ class Trainer:
             ssims.append(ssim(stego, cover))
             if index < c.previews:
                 previews.append((cover.cpu(), stego.cpu()))
-        model.encoder.train(), model.decoder.train(), model.critic.train()
+        model.train()
         if previews:
             _write_preview(self.config.previews_dir / f"epoch-{self.epoch:03d}.png", previews)
         accuracy = sum(accuracies) / len(accuracies)
