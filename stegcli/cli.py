@@ -16,7 +16,7 @@ from rich.console import Console
 from typer.core import TyperGroup
 
 from stegcli import __version__, render
-from stegcli.errors import InputError, StegcliError
+from stegcli.errors import StegcliError
 from stegcli.losscheck import check_losses
 from stegcli.losses import LossWeights
 from stegcli.models import resolve_model, shipped_model_summaries
@@ -91,7 +91,7 @@ def loss_check(
     ] = None,
     depth: Annotated[
         Optional[int],
-        typer.Option(help="Bits per pixel of a freshly initialised model (default 1)."),
+        typer.Option(help="Use a freshly initialised model hiding D bits per pixel."),
     ] = None,
     mse_weight: MseWeight = LossWeights.mse,
     adversarial_weight: AdversarialWeight = LossWeights.adversarial,
@@ -102,13 +102,7 @@ def loss_check(
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
 ) -> None:
     """Print every loss term and the gradient penalty for the given photos."""
-    fresh_settings = ModelSettings(depth=depth if depth is not None else 1)
-    chosen = resolve_model(model, fresh_settings, seed)
-    if depth is not None and chosen.trained and depth != chosen.settings.depth:
-        raise InputError(
-            f"--depth {depth} only applies to a fresh model; {chosen.source} hides "
-            f"{chosen.settings.depth} bits per pixel"
-        )
+    chosen = resolve_model(model, fresh_depth=depth, seed=seed)
     weights = LossWeights(
         mse=mse_weight, adversarial=adversarial_weight, gradient_penalty=gp_weight
     )

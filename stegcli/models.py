@@ -201,20 +201,35 @@ def shipped_model_summaries() -> list[dict[str, object]]:
     return summaries
 
 
-def resolve_model(spec: str | None, fresh_settings: ModelSettings, seed: int) -> StegoModel:
+def resolve_model(spec: str | None, fresh_depth: int | None = None, seed: int = 0) -> StegoModel:
     """The model a command should use.
 
-    spec: a shipped model's name or a path to a model file. When it is None, the shipped
-    default model is used, or, while none ships, a freshly initialised model built from
-    ``fresh_settings`` with ``seed``.
+    spec: a shipped model's name or a path to a model file.
+    fresh_depth: asks for a freshly initialised dense model of that depth instead (built
+        with ``seed``), to see where training starts; with ``spec`` it must match the
+        model's depth.
+    With neither, the shipped default model is used, or, while none ships, a fresh model
+    of depth 1.
     """
-    available = shipped_models()
     if spec is None:
-        if DEFAULT_MODEL_NAME in available:
+        available = shipped_models()
+        if fresh_depth is None and DEFAULT_MODEL_NAME in available:
             return load_model(
                 available[DEFAULT_MODEL_NAME], f"shipped model {DEFAULT_MODEL_NAME!r}"
             )
-        return StegoModel.fresh(fresh_settings, seed).eval()
+        return StegoModel.fresh(ModelSettings(depth=fresh_depth or 1), seed).eval()
+
+    model = _named_model(spec)
+    if fresh_depth is not None and fresh_depth != model.settings.depth:
+        raise ModelError(
+            f"{model.source} hides {model.settings.depth} bits per pixel, not {fresh_depth}; "
+            "leave out --depth, or leave out --model for a fresh model of that depth"
+        )
+    return model
+
+
+def _named_model(spec: str) -> StegoModel:
+    available = shipped_models()
     if spec in available:
         return load_model(available[spec], f"shipped model {spec!r}")
     if Path(spec).exists() or spec.endswith(".safetensors"):

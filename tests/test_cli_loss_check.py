@@ -14,6 +14,7 @@ import torch
 from conftest import crop_sample
 from typer.testing import CliRunner
 
+import stegcli.models
 from stegcli import __version__
 from stegcli.cli import app
 from stegcli.losscheck import payload_bits
@@ -43,6 +44,15 @@ TABLE_LABELS = (
 )
 
 runner = CliRunner()
+
+
+@pytest.fixture(autouse=True)
+def no_shipped_models(tmp_path, monkeypatch):
+    """These tests describe loss-check before a default model ships: a fresh model.
+
+    What changes once one ships is tested at the end of this file.
+    """
+    monkeypatch.setattr(stegcli.models, "SHIPPED_DIR", tmp_path / "no-shipped-models")
 
 
 @pytest.fixture(scope="module")
@@ -348,3 +358,22 @@ def test_python_dash_m(tmp_path):
     assert len(lines) == 1, failed.stderr
     assert lines[0].startswith("error: ")
     assert "/nonexistent.png" in lines[0]
+
+
+def test_a_shipped_default_is_used_unless_a_depth_asks_for_a_fresh_model(
+    covers, tmp_path, monkeypatch
+):
+    shipped = tmp_path / "weights"
+    shipped.mkdir()
+    save_model(
+        StegoModel.fresh(ModelSettings("basic", 2, 8), seed=3), shipped / "default.safetensors"
+    )
+    monkeypatch.setattr(stegcli.models, "SHIPPED_DIR", shipped)
+
+    report = run_json(covers["cat"])
+    assert report["model"]["source"] == "shipped model 'default'"
+    assert (report["model"]["architecture"], report["model"]["depth"]) == ("basic", 2)
+    assert "shipped model 'default'" in invoke(covers["cat"]).stderr
+
+    fresh = run_json(covers["cat"], "--depth", 1)
+    assert fresh["model"]["trained"] is False and fresh["model"]["depth"] == 1

@@ -204,33 +204,37 @@ def test_fresh_model_leaves_the_global_random_state_alone():
 
 def test_resolve_unknown_name():
     with pytest.raises(ModelError, match="no-such-model"):
-        resolve_model("no-such-model", ModelSettings(), seed=0)
+        resolve_model("no-such-model")
 
 
 def test_resolve_missing_safetensors_path(tmp_path):
     with pytest.raises(ModelError, match="does not exist"):
-        resolve_model(str(tmp_path / "gone.safetensors"), ModelSettings(), seed=0)
+        resolve_model(str(tmp_path / "gone.safetensors"))
 
 
 def test_resolve_a_path_loads_the_file(small_model, tmp_path):
     path = tmp_path / "model.bin"  # any file name, as long as the file exists
     save_model(small_model, path)
-    resolved = resolve_model(str(path), ModelSettings(depth=5, hidden=3), seed=1)
+    resolved = resolve_model(str(path), seed=1)
     assert resolved.settings == small_model.settings
     assert _same_weights(resolved, small_model)
     assert str(path) in resolved.source
+    # A depth that matches the file is accepted; another one is an error.
+    assert resolve_model(str(path), fresh_depth=2).settings.depth == 2
+    with pytest.raises(ModelError, match="hides 2 bits per pixel, not 3"):
+        resolve_model(str(path), fresh_depth=3)
 
 
-def test_resolve_none_gives_a_fresh_model_without_a_shipped_default():
-    if models.DEFAULT_MODEL_NAME in models.shipped_models():
-        pytest.skip("a default model ships; resolve_model(None) loads it instead")
-    settings = ModelSettings("residual", depth=2, hidden=6)
-    resolved = resolve_model(None, settings, seed=5)
+def test_resolve_none_gives_a_fresh_model_without_a_shipped_default(tmp_path, monkeypatch):
+    monkeypatch.setattr(models, "SHIPPED_DIR", tmp_path / "absent")
+    resolved = resolve_model(None, fresh_depth=2, seed=5)
+    settings = ModelSettings(depth=2)
     assert resolved.settings == settings
     assert not resolved.trained
     assert _same_weights(resolved, StegoModel.fresh(settings, seed=5))
     assert not _same_weights(resolved, StegoModel.fresh(settings, seed=6))
     assert not resolved.encoder.training
+    assert resolve_model(None).settings == ModelSettings(depth=1)
 
 
 def test_resolve_shipped_models(small_model, tmp_path, monkeypatch):
@@ -242,20 +246,23 @@ def test_resolve_shipped_models(small_model, tmp_path, monkeypatch):
     monkeypatch.setattr(models, "SHIPPED_DIR", shipped)
 
     assert sorted(models.shipped_models()) == ["default", "tiny"]
-    default = resolve_model(None, ModelSettings(depth=5), seed=0)
+    default = resolve_model(None)
     assert _same_weights(default, small_model)
     assert default.source == "shipped model 'default'"
-    tiny = resolve_model("tiny", ModelSettings(), seed=0)
+    tiny = resolve_model("tiny")
     assert tiny.settings == other.settings
     assert tiny.source == "shipped model 'tiny'"
     with pytest.raises(ModelError, match="default, tiny"):
-        resolve_model("huge", ModelSettings(), seed=0)
+        resolve_model("huge")
+    # Asking for a depth asks for a fresh model, even when a default ships.
+    fresh = resolve_model(None, fresh_depth=3, seed=0)
+    assert not fresh.trained and fresh.settings.depth == 3
 
 
 def test_no_shipped_models_when_the_folder_is_missing(tmp_path, monkeypatch):
     monkeypatch.setattr(models, "SHIPPED_DIR", tmp_path / "absent")
     assert models.shipped_models() == {}
-    assert not resolve_model(None, ModelSettings(hidden=4), seed=0).trained
+    assert not resolve_model(None).trained
 
 
 def test_saved_file_is_plain_safetensors_with_the_model_metadata(small_model, tmp_path):
