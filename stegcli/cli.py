@@ -8,6 +8,8 @@ code 1. Tracebacks of unexpected errors never show local variables, which may ho
 from __future__ import annotations
 
 import json
+import os
+import sys
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -16,10 +18,15 @@ from rich.console import Console
 from typer.core import TyperGroup
 
 from stegcli import __version__, render
-from stegcli.errors import StegcliError
+from stegcli.errors import InputError, ModelError, StegcliError
 from stegcli.losscheck import check_losses
 from stegcli.losses import LossWeights
-from stegcli.models import resolve_model, shipped_model_summaries
+from stegcli.models import (
+    DEFAULT_MODEL_NAME,
+    resolve_model,
+    shipped_model_summaries,
+    shipped_models,
+)
 from stegcli.networks import ModelSettings
 
 stdout = Console()
@@ -198,6 +205,243 @@ def train(
         raise typer.Exit(130) from None
     if trainer.dist.main:
         stderr.print(f"model written to {config.out}", markup=False, highlight=False)
+
+
+# ----- hiding and revealing files
+
+PASSPHRASE_ENV = "STEGCLI_PASSPHRASE"
+ModelOption = Annotated[
+    Optional[str],
+    typer.Option(help="Shipped model name or path to a .safetensors model (default: default)."),
+]
+PassphraseOption = Annotated[
+    Optional[str],
+    typer.Option(
+        help=f"Encrypt with this passphrase (or set {PASSPHRASE_ENV}).", show_default=False
+    ),
+]
+AskOption = Annotated[
+    bool, typer.Option("--ask-passphrase", help="Ask for the passphrase without echoing it.")
+]
+ForceOption = Annotated[bool, typer.Option("--force", help="Replace an existing output file.")]
+JsonOption = Annotated[bool, typer.Option("--json", help="Print one JSON object.")]
+
+
+def _passphrase(given: Optional[str], ask: bool, confirm: bool) -> Optional[str]:
+    """The passphrase from --passphrase, a hidden prompt, or the environment; None if none."""
+    if given is None and ask:
+        given = typer.prompt("passphrase", hide_input=True, confirmation_prompt=confirm, err=True)
+    if given is None:
+        given = os.environ.get(PASSPHRASE_ENV)
+    return given or None
+
+
+def _hiding_model(spec: Optional[str]):
+    model = resolve_model(spec)
+    if not model.trained:
+        raise ModelError(
+            "no trained model ships with this installation; give --model with a trained "
+            ".safetensors file (stegcli train makes one)"
+        )
+    return model
+
+
+def _shipped_for_decoding() -> list:
+    names = sorted(shipped_models(), key=lambda name: name != DEFAULT_MODEL_NAME)
+    if not names:
+        return [_hiding_model(None)]
+    return [resolve_model(name) for name in names]
+
+
+def _note(text: str) -> None:
+    stderr.print(text, markup=False, highlight=False, soft_wrap=True)
+
+
+@app.command()
+def encode(
+    cover: Annotated[Path, typer.Argument(help="The cover photo.", show_default=False)],
+    secret: Annotated[
+        str, typer.Argument(help="The file to hide, or - for standard input.", show_default=False)
+    ],
+    output: Annotated[
+        Optional[Path],
+        typer.Option("-o", "--output", help="Stego PNG to write (default: <cover>.stego.png)."),
+    ] = None,
+    model: ModelOption = None,
+    passphrase: PassphraseOption = None,
+    ask_passphrase: AskOption = False,
+    force: ForceOption = False,
+    as_json: JsonOption = False,
+) -> None:
+    """Hide a file in a photo, writing a PNG that decodes to exactly that file."""
+    from stegcli.hiding import check_output_name, hide
+
+    output = output or Path(f"{cover.stem}.stego.png")
+    check_output_name(output)
+    if output.exists() and not force:
+        raise InputError(f"{str(output)!r} already exists; give --force to replace it")
+    content, name = _read_secret(secret)
+    key = _passphrase(passphrase, ask_passphrase, confirm=True)
+    chosen = _hiding_model(model)
+    with render.StageProgress(stderr) as progress:
+        result = hide(cover, content, name, output, chosen, key, force, progress)
+    if as_json:
+        fields = ("payload_bytes", "capacity_bytes", "raw_bit_errors", "refine_steps")
+        figures = {name: getattr(result, name) for name in fields}
+        print(
+            json.dumps(
+                {
+                    "output": str(result.output),
+                    **figures,
+                    "psnr": round(result.psnr, 3),
+                    "ssim": round(result.ssim, 5),
+                    "seconds": round(result.seconds, 3),
+                    "encrypted": key is not None,
+                    "model": chosen.source,
+                },
+                indent=2,
+            )
+        )
+        return
+    for text in result.notes:
+        _note(f"note: {text}")
+    rows = [
+        ("hidden", render.byte_size(result.payload_bytes)),
+        ("capacity", render.byte_size(result.capacity_bytes)),
+        ("encrypted", "yes (AES-256-GCM)" if key else "no"),
+        ("PSNR", f"{result.psnr:.2f} dB"),
+        ("SSIM", f"{result.ssim:.4f}"),
+        (
+            "raw bit errors",
+            f"{result.raw_bit_errors:,}, corrected; refined {result.refine_steps}×",
+        ),
+        ("model", chosen.source),
+        ("time", f"{result.seconds:.1f} s"),
+    ]
+    stderr.print(render.summary_table(f"wrote {result.output}", rows))
+
+
+def _read_secret(secret: str) -> tuple[bytes, str]:
+    """The bytes to hide and the name to store with them."""
+    if secret == "-":
+        return sys.stdin.buffer.read(), ""
+    path = Path(secret)
+    if not path.is_file():
+        raise InputError(f"secret file {secret!r} does not exist or is not a file")
+    try:
+        return path.read_bytes(), path.name
+    except OSError as exc:
+        raise InputError(f"could not read {secret!r}: {exc.strerror or exc}") from None
+
+
+@app.command()
+def decode(
+    stego: Annotated[Path, typer.Argument(help="The stego image.", show_default=False)],
+    output: Annotated[
+        Optional[str],
+        typer.Option(
+            "-o",
+            "--output",
+            help="Where to write the file, or - for standard output (default: its stored name).",
+        ),
+    ] = None,
+    model: ModelOption = None,
+    passphrase: PassphraseOption = None,
+    ask_passphrase: AskOption = False,
+    force: ForceOption = False,
+    as_json: JsonOption = False,
+) -> None:
+    """Get a hidden file back, exactly, from a stego image."""
+    import time
+
+    from stegcli.files import atomic_write
+    from stegcli.hiding import reveal
+
+    if output not in (None, "-") and Path(output).exists() and not force:
+        raise InputError(f"{output!r} already exists; give --force to replace it")
+    key = _passphrase(passphrase, ask_passphrase, confirm=False)
+    # Without --model, every shipped model is tried, the default first: an image decodes
+    # without its maker having to remember which model wrote it.
+    candidates = [_hiding_model(model)] if model else _shipped_for_decoding()
+    started = time.perf_counter()
+    with render.StageProgress(stderr) as progress:
+        name, content, figures = reveal(stego, candidates, key, progress)
+    chosen = figures["model"]
+    if output == "-":
+        sys.stdout.buffer.write(content)
+        sys.stdout.buffer.flush()
+        target = "-"
+    else:
+        target = output or name or f"{stego.stem}.bin"
+        try:
+            atomic_write(Path(target), lambda path: path.write_bytes(content), overwrite=force)
+        except FileExistsError:
+            raise InputError(f"{target!r} already exists; give --force to replace it") from None
+        except OSError as exc:
+            raise InputError(f"could not write {target!r}: {exc.strerror or exc}") from None
+    seconds = time.perf_counter() - started
+    summary = {"output": target, "payload_bytes": len(content), "seconds": round(seconds, 3)}
+    if as_json and output != "-":
+        print(json.dumps({**summary, "stored_name": name, "model": chosen.source}, indent=2))
+        return
+    if as_json:  # stdout carries the file itself, so the JSON goes to stderr
+        stderr.print_json(json.dumps(summary))
+        return
+    rows = [
+        ("recovered", render.byte_size(len(content))),
+        ("stored name", name or "(none)"),
+        ("bytes corrected", f"{figures['corrected_bytes']:,}"),
+        ("encrypted", "yes" if figures["header"].encrypted else "no"),
+        ("time", f"{seconds:.1f} s"),
+    ]
+    stderr.print(render.summary_table(f"wrote {target}", rows))
+
+
+@app.command()
+def capacity(
+    cover: Annotated[Path, typer.Argument(help="The cover photo.", show_default=False)],
+    model: ModelOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """How many bytes a photo can hold, whatever the file's name and with or without passphrase."""
+    from stegcli.hiding import cover_capacity
+
+    chosen = _hiding_model(model)
+    space = cover_capacity(cover, chosen)
+    if as_json:
+        fields = {
+            "capacity_bytes": space.capacity_bytes,
+            "model": chosen.source,
+            "width": space.width,
+            "height": space.height,
+            "depth": space.depth,
+            "parity_bytes": space.strength.nsym,
+            "copies": space.strength.repeat,
+            "trial_bit_error_rate": round(space.strength.bit_error_rate, 6),
+            "bits_per_pixel": round(space.capacity_bytes * 8 / (space.width * space.height), 4),
+        }
+        print(json.dumps(fields, indent=2))
+        return
+    stdout.print(
+        render.summary_table(
+            f"{cover}",
+            [
+                ("capacity", render.byte_size(space.capacity_bytes)),
+                ("size", f"{space.width}×{space.height} pixels"),
+                (
+                    "net bits per pixel",
+                    f"{space.capacity_bytes * 8 / (space.width * space.height):.3f}",
+                ),
+                ("model", f"{chosen.source}, {space.depth} bits per pixel"),
+                (
+                    "error correction",
+                    f"Reed-Solomon, {space.strength.nsym} parity bytes per 255, "
+                    f"{space.strength.repeat} cop{'y' if space.strength.repeat == 1 else 'ies'}",
+                ),
+                ("trial bit errors", f"{space.strength.bit_error_rate:.2%}"),
+            ],
+        )
+    )
 
 
 def main() -> None:

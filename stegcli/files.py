@@ -7,11 +7,12 @@ import tempfile
 from pathlib import Path
 
 
-def atomic_write(path: Path, write) -> None:
+def atomic_write(path: Path, write, overwrite: bool = True) -> None:
     """Call ``write(temporary_path)``, then rename the result onto ``path``.
 
     Readers see either the old file or the complete new one, never a partial file, even
-    when the process is killed mid-write.
+    when the process is killed mid-write. With ``overwrite=False`` an existing ``path`` is
+    left alone and FileExistsError raised, checked atomically at the moment of linking.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -23,7 +24,18 @@ def atomic_write(path: Path, write) -> None:
         umask = os.umask(0)
         os.umask(umask)
         os.chmod(temporary, 0o666 & ~umask)
-        os.replace(temporary, path)
+        if overwrite:
+            os.replace(temporary, path)
+        else:
+            try:
+                os.link(temporary, path)  # fails if path exists, even if it appeared meanwhile
+            except FileExistsError:
+                raise
+            except OSError:  # a file system without hard links: check, then rename
+                if path.exists():
+                    raise FileExistsError(path) from None
+                os.replace(temporary, path)
+            Path(temporary).unlink(missing_ok=True)
     except BaseException:
         Path(temporary).unlink(missing_ok=True)
         raise

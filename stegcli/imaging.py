@@ -31,12 +31,16 @@ class LoadedImage:
 
     pixels: (H, W, 3) uint8 RGB array, EXIF orientation applied.
     conversions: what was changed to get there, in words (empty when nothing was).
+    alpha: (H, W) uint8 alpha channel, or None; the networks never see it.
+    icc_profile: the embedded colour profile, or None, kept so a stego image can carry it.
     """
 
     path: Path
     pixels: np.ndarray
     original_mode: str
     conversions: list[str] = field(default_factory=list)
+    alpha: np.ndarray | None = None
+    icc_profile: bytes | None = None
 
     @property
     def width(self) -> int:
@@ -80,6 +84,7 @@ def load_image(path: str | Path) -> LoadedImage:
 def _to_rgb(path: Path, image: Image.Image) -> LoadedImage:
     conversions = []
     mode = image.mode
+    icc_profile = image.info.get("icc_profile") or None
     orientation = image.getexif().get(0x0112, 1)
     image = ImageOps.exif_transpose(image)
     if orientation in (2, 3, 4, 5, 6, 7, 8):
@@ -91,7 +96,9 @@ def _to_rgb(path: Path, image: Image.Image) -> LoadedImage:
     if image.mode == "P":
         image = image.convert("RGBA" if "transparency" in image.info else "RGB")
         conversions.append("palette colours expanded to RGB")
+    alpha = None
     if image.mode in ("RGBA", "LA", "PA", "RGBa", "La"):
+        alpha = np.asarray(image.split()[-1], dtype=np.uint8).copy()
         conversions.append("alpha channel ignored")
     if image.mode in ("L", "1", "LA", "La"):
         conversions.append("grayscale copied into three RGB channels")
@@ -99,7 +106,8 @@ def _to_rgb(path: Path, image: Image.Image) -> LoadedImage:
         conversions.append(f"{image.mode} colours converted to RGB")
     if image.mode != "RGB":
         image = image.convert("RGB")
-    return LoadedImage(path, np.asarray(image, dtype=np.uint8).copy(), mode, conversions)
+    pixels = np.asarray(image, dtype=np.uint8).copy()
+    return LoadedImage(path, pixels, mode, conversions, alpha, icc_profile)
 
 
 def _reduce_to_8_bits(image: Image.Image) -> Image.Image:

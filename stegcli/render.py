@@ -224,3 +224,60 @@ class RichTrainingReporter:
             table.add_column(key.removeprefix("val_"), justify="right")
         table.add_row(*(f"{v:.4g}" if isinstance(v, float) else str(v) for v in record.values()))
         self.console.print(table)
+
+
+class StageProgress:
+    """A transient progress bar on stderr for the stages of encode and decode.
+
+    Use as a context manager; call it with (stage, done, total) as the core reports them.
+    Nothing is shown when stderr is not a terminal, so logs stay clean.
+    """
+
+    def __init__(self, console: Console) -> None:
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+        self.enabled = console.is_terminal
+        self.progress = Progress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            console=console,
+            transient=True,
+        )
+        self.tasks: dict[str, int] = {}
+
+    def __enter__(self) -> StageProgress:
+        if self.enabled:
+            self.progress.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self.enabled:
+            self.progress.stop()
+
+    def __call__(self, stage: str, done: int, total: int) -> None:
+        if not self.enabled:
+            return
+        if stage not in self.tasks:
+            self.tasks[stage] = self.progress.add_task(stage, total=total)
+        self.progress.update(self.tasks[stage], completed=done, total=total)
+
+
+def summary_table(title: str, rows: list[tuple[str, str]]) -> Table:
+    """A two-column table of figures, for the summaries of encode, decode and capacity."""
+    table = Table(title=title, box=box.SIMPLE, show_header=False, title_justify="left")
+    table.add_column(style="bold")
+    table.add_column(justify="right")
+    for label, value in rows:
+        table.add_row(label, value)
+    return table
+
+
+def byte_size(count: int) -> str:
+    """A byte count for people: 1,234 bytes (1.2 KiB)."""
+    if count < 1024:
+        return f"{count:,} bytes"
+    for unit, scale in (("MiB", 1024**2), ("KiB", 1024)):
+        if count >= scale:
+            return f"{count:,} bytes ({count / scale:.1f} {unit})"
+    return f"{count:,} bytes"

@@ -1,0 +1,314 @@
+"""The payload format: a file and its name, sealed into a header and an error-corrected body.
+
+This module turns bytes into stream bits and back; docs/FORMAT.md describes every field.
+Where the stream bits go in the image is :mod:`stegcli.layout`'s business, and reading them
+is :mod:`stegcli.embedding`'s.
+
+Stream of format version 1 (stream positions, before whitening)::
+
+    [0, 2304)      header: 16 bytes + 16 Reed-Solomon parity bytes = 256 bits, written 9
+                   times (bit j at positions j, j+256, …), read by summing the 9 logits
+    [2304, …)      body: Reed-Solomon codewords of 255 bytes (the last one shortened),
+                   each of k = 255 − nsym data bytes and nsym parity bytes; their L bits
+                   are written ``repeat`` times (bit j at 2304 + j, 2304 + L + j, …) and
+                   read by summing the logits of the copies
+    the rest       random filler bits
+
+Header (16 bytes, big-endian): magic "SGCL", version (1), flags (bit 0: compressed, bit 1:
+encrypted), nsym, repeat, body length in bytes (uint32), CRC-32 of the first 12 bytes.
+Encode chooses nsym and repeat for each photo from the error rate it measures on it.
+
+Body: ``inner + SHA-256(header[:12] + inner)[:16]`` without a passphrase, or
+``salt (16) + nonce (12) + AES-256-GCM(inner, aad=header[:12])`` with one, the key derived
+by scrypt (N=2^15, r=8, p=1) from the passphrase and the salt. ``inner`` is the stored name's
+length (1 byte), the name (UTF-8, at most 64 bytes), then the file's bytes, zlib-compressed
+when that made them smaller.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import struct
+import unicodedata
+import zlib
+from dataclasses import dataclass
+
+import numpy as np
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
+
+from stegcli.ecc import ECCError, decode_blocks, encode_blocks
+from stegcli.errors import StegcliError
+
+MAGIC = b"SGCL"
+FORMAT_VERSION = 1
+FLAG_COMPRESSED = 0x01
+FLAG_ENCRYPTED = 0x02
+
+HEADER_BYTES = 16
+HEADER_NSYM = 16
+HEADER_REPEATS = 9
+HEADER_SLOTS = (HEADER_BYTES + HEADER_NSYM) * 8 * HEADER_REPEATS  # 2304 stream bits
+MAX_REPEAT = 8
+
+BLOCK = 255  # Reed-Solomon codeword length in bytes
+MAX_NAME_BYTES = 64
+CHECKSUM_BYTES = 16
+SALT_BYTES, NONCE_BYTES, TAG_BYTES = 16, 12, 16
+# The most a body adds to the file's bytes: the name, its length, and salt + nonce + tag.
+MAX_OVERHEAD = 1 + MAX_NAME_BYTES + max(CHECKSUM_BYTES, SALT_BYTES + NONCE_BYTES + TAG_BYTES)
+SCRYPT_N, SCRYPT_R, SCRYPT_P = 2**15, 8, 1
+
+NOT_FOUND = "no payload found, or wrong passphrase"
+
+
+class PayloadError(StegcliError):
+    """The image holds no payload that can be read, or one that fails its checks."""
+
+
+@dataclass(frozen=True)
+class Header:
+    flags: int
+    nsym: int
+    repeat: int
+    body_length: int
+
+    @property
+    def compressed(self) -> bool:
+        return bool(self.flags & FLAG_COMPRESSED)
+
+    @property
+    def encrypted(self) -> bool:
+        return bool(self.flags & FLAG_ENCRYPTED)
+
+    def prefix(self) -> bytes:
+        """The first 12 bytes: what the checksum and the encryption authenticate."""
+        return struct.pack(
+            ">4sBBBBI",
+            MAGIC,
+            FORMAT_VERSION,
+            self.flags,
+            self.nsym,
+            self.repeat,
+            self.body_length,
+        )
+
+    def to_bytes(self) -> bytes:
+        prefix = self.prefix()
+        return prefix + struct.pack(">I", zlib.crc32(prefix))
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> Header:
+        magic, version, flags, nsym, repeat, body_length, crc = struct.unpack(">4sBBBBII", data)
+        if magic != MAGIC or crc != zlib.crc32(data[:12]):
+            raise PayloadError(NOT_FOUND)
+        if version != FORMAT_VERSION:
+            raise PayloadError(
+                f"this image holds a payload of format version {version}; this stegcli reads "
+                f"version {FORMAT_VERSION}: use a stegcli release that supports it"
+            )
+        if (
+            flags & ~(FLAG_COMPRESSED | FLAG_ENCRYPTED)
+            or not 2 <= nsym < BLOCK
+            or nsym % 2
+            or not 1 <= repeat <= MAX_REPEAT
+        ):
+            raise PayloadError(f"{NOT_FOUND} (the header is not valid)")
+        return cls(flags, nsym, repeat, body_length)
+
+    @property
+    def body_slots(self) -> int:
+        """Stream bits the body occupies, all copies included."""
+        return 8 * stored_bytes(self.body_length, self.nsym) * self.repeat
+
+
+# ----- sizes
+
+
+def body_capacity(slots: int, nsym: int, repeat: int = 1) -> int:
+    """Body bytes that fit in ``slots`` stream bits once the header, parity and copies are paid."""
+    stored = max(0, slots - HEADER_SLOTS) // (8 * repeat)
+    full, rest = divmod(stored, BLOCK)
+    return full * (BLOCK - nsym) + max(0, rest - nsym)
+
+
+def file_capacity(slots: int, nsym: int, repeat: int = 1) -> int:
+    """The largest file that always fits, whatever its name and with or without passphrase.
+
+    Compression may let a larger file fit, but this figure never counts on it.
+    """
+    return max(0, body_capacity(slots, nsym, repeat) - MAX_OVERHEAD)
+
+
+def stored_bytes(body_length: int, nsym: int) -> int:
+    """Bytes of Reed-Solomon codewords holding a body of ``body_length`` bytes."""
+    full, rest = divmod(body_length, BLOCK - nsym)
+    return full * BLOCK + (rest + nsym if rest else 0)
+
+
+# ----- names
+
+
+_DEVICE_NAMES = re.compile(r"^(con|prn|aux|nul|com[0-9]|lpt[0-9])(\..*)?$", re.IGNORECASE)
+
+
+def clean_name(name: str) -> str:
+    """A file name safe to write in the current folder, or "" when nothing usable is left.
+
+    Keeps the base name only (no folder, no drive), drops control and format characters,
+    leading dots and spaces, and Windows device names, and cuts it to 64 UTF-8 bytes,
+    keeping the extension.
+    """
+    name = re.split(r"[/\\:]", name)[-1]
+    name = "".join(ch for ch in name if unicodedata.category(ch)[0] != "C")
+    name = name.strip().lstrip(".").strip()
+    if _DEVICE_NAMES.match(name):
+        name = "_" + name
+    encoded = name.encode("utf-8")
+    if len(encoded) > MAX_NAME_BYTES:
+        stem, dot, extension = name.rpartition(".")
+        extension = dot + extension if dot and len(extension.encode()) <= 16 else ""
+        budget = MAX_NAME_BYTES - len(extension.encode())
+        stem = (stem if extension else name).encode()[:budget].decode("utf-8", "ignore")
+        name = stem + extension
+    return name
+
+
+# ----- sealing and opening
+
+
+def _key(passphrase: str, salt: bytes) -> bytes:
+    kdf = Scrypt(salt=salt, length=32, n=SCRYPT_N, r=SCRYPT_R, p=SCRYPT_P)
+    return kdf.derive(passphrase.encode("utf-8"))
+
+
+def seal(
+    content: bytes, name: str, nsym: int, repeat: int, passphrase: str | None
+) -> tuple[Header, bytes]:
+    """The header and body that carry ``content`` under its (cleaned) ``name``."""
+    flags = 0
+    packed = zlib.compress(content, 9)
+    if len(packed) < len(content):
+        content, flags = packed, flags | FLAG_COMPRESSED
+    stored_name = clean_name(name).encode("utf-8")
+    inner = bytes([len(stored_name)]) + stored_name + content
+    if passphrase:
+        flags |= FLAG_ENCRYPTED
+        length = SALT_BYTES + NONCE_BYTES + len(inner) + TAG_BYTES
+        header = Header(flags, nsym, repeat, length)
+        salt, nonce = os.urandom(SALT_BYTES), os.urandom(NONCE_BYTES)
+        sealed = AESGCM(_key(passphrase, salt)).encrypt(nonce, inner, header.prefix())
+        return header, salt + nonce + sealed
+    header = Header(flags, nsym, repeat, len(inner) + CHECKSUM_BYTES)
+    checksum = hashlib.sha256(header.prefix() + inner).digest()[:CHECKSUM_BYTES]
+    return header, inner + checksum
+
+
+def open_sealed(header: Header, body: bytes, passphrase: str | None) -> tuple[str, bytes]:
+    """(stored name, file bytes) from a body, after checking its checksum or tag."""
+    if len(body) != header.body_length:
+        raise PayloadError(f"{NOT_FOUND} (the body is cut short)")
+    if header.encrypted:
+        if not passphrase:
+            raise PayloadError(NOT_FOUND)
+        salt, nonce = body[:SALT_BYTES], body[SALT_BYTES : SALT_BYTES + NONCE_BYTES]
+        try:
+            inner = AESGCM(_key(passphrase, salt)).decrypt(
+                nonce, body[SALT_BYTES + NONCE_BYTES :], header.prefix()
+            )
+        except (InvalidTag, ValueError):
+            raise PayloadError(f"{NOT_FOUND} (the payload fails authentication)") from None
+    else:
+        inner, checksum = body[:-CHECKSUM_BYTES], body[-CHECKSUM_BYTES:]
+        if hashlib.sha256(header.prefix() + inner).digest()[:CHECKSUM_BYTES] != checksum:
+            raise PayloadError(f"{NOT_FOUND} (the payload fails its checksum)")
+    if not inner or inner[0] > MAX_NAME_BYTES or len(inner) < 1 + inner[0]:
+        raise PayloadError(f"{NOT_FOUND} (the stored name is not valid)")
+    name = clean_name(inner[1 : 1 + inner[0]].decode("utf-8", "replace"))
+    content = inner[1 + inner[0] :]
+    if header.compressed:
+        content = _inflate(content, limit=header.body_length * 1100)
+    return name, content
+
+
+def _inflate(data: bytes, limit: int) -> bytes:
+    """zlib-decompress, refusing more than ``limit`` bytes (zlib's ratio tops out at 1032)."""
+    inflater = zlib.decompressobj()
+    try:
+        out = inflater.decompress(data, limit)
+    except zlib.error:
+        raise PayloadError(f"{NOT_FOUND} (the compressed payload is damaged)") from None
+    if inflater.unconsumed_tail or not inflater.eof:
+        raise PayloadError(f"{NOT_FOUND} (the compressed payload is damaged)")
+    return out
+
+
+# ----- stream bits
+
+
+def _to_blocks(data: bytes, nsym: int) -> list[np.ndarray]:
+    """Data bytes to codeword arrays: one (full, 255) array and the shortened rest."""
+    k = BLOCK - nsym
+    array = np.frombuffer(data, dtype=np.uint8)
+    full = len(array) // k
+    parts = [encode_blocks(array[: full * k].reshape(full, k), nsym)]
+    if len(array) % k:
+        parts.append(encode_blocks(array[full * k :].reshape(1, -1), nsym))
+    return parts
+
+
+def header_bits(header: Header) -> np.ndarray:
+    """The header's HEADER_SLOTS stream bits: codeword bits, repeated HEADER_REPEATS times."""
+    data = np.frombuffer(header.to_bytes(), dtype=np.uint8).reshape(1, -1)
+    codeword = encode_blocks(data, HEADER_NSYM)
+    return np.tile(np.unpackbits(codeword.reshape(-1)), HEADER_REPEATS)
+
+
+def stream_bits(header: Header, body: bytes, slots: int) -> np.ndarray:
+    """All ``slots`` stream bits (uint8 in {0, 1}): header, body codewords, random filler."""
+    codewords = np.concatenate([c.reshape(-1) for c in _to_blocks(body, header.nsym)])
+    body_bits = np.tile(np.unpackbits(codewords), header.repeat)
+    used = np.concatenate([header_bits(header), body_bits])
+    if len(used) > slots:
+        raise ValueError(f"{len(used)} bits do not fit in {slots} slots")
+    filler = np.unpackbits(np.frombuffer(os.urandom(-(-(slots - len(used)) // 8)), np.uint8))
+    return np.concatenate([used, filler[: slots - len(used)]])
+
+
+def read_header(logits: np.ndarray) -> Header:
+    """The header from its HEADER_SLOTS stream logits (positive reads as 1)."""
+    summed = logits[:HEADER_SLOTS].reshape(HEADER_REPEATS, -1).sum(axis=0)
+    codeword = np.packbits((summed > 0).astype(np.uint8)).reshape(1, -1)
+    try:
+        data, _ = decode_blocks(codeword, HEADER_NSYM)
+    except ECCError:
+        raise PayloadError(NOT_FOUND) from None
+    return Header.from_bytes(data.tobytes())
+
+
+def combine_copies(logits: np.ndarray, repeat: int) -> np.ndarray:
+    """Sum the logits of the ``repeat`` copies of each body bit: (repeat·L,) to (L,)."""
+    return logits.reshape(repeat, -1).sum(axis=0)
+
+
+def read_body(logits: np.ndarray, header: Header) -> tuple[bytes, int]:
+    """(body bytes, corrected byte errors) from the body's stream logits, all copies."""
+    if len(logits) != header.body_slots:
+        raise PayloadError(f"{NOT_FOUND} (the header claims more than the image holds)")
+    stored = np.packbits((combine_copies(logits, header.repeat) > 0).astype(np.uint8))
+    full = len(stored) // BLOCK
+    parts, corrected = [], 0
+    try:
+        for codewords in (stored[: full * BLOCK].reshape(full, BLOCK), stored[full * BLOCK :]):
+            if codewords.size:
+                data, fixed = decode_blocks(
+                    codewords.reshape(-1, codewords.shape[-1]), header.nsym
+                )
+                parts.append(data.reshape(-1))
+                corrected += fixed
+    except ECCError as exc:
+        raise PayloadError(f"{NOT_FOUND} ({exc})") from None
+    return np.concatenate(parts).tobytes() if parts else b"", corrected
