@@ -18,6 +18,7 @@ from rich.console import Console
 from typer.core import TyperGroup
 
 from stegcli import __version__, render
+from stegcli.allocator import keep_freed_memory
 from stegcli.errors import InputError, ModelError, StegcliError
 from stegcli.losscheck import check_losses
 from stegcli.losses import LossWeights
@@ -276,6 +277,7 @@ def encode(
     """Hide a file in a photo, writing a PNG that decodes to exactly that file."""
     from stegcli.hiding import check_output_name, hide
 
+    keep_freed_memory()
     output = output or Path(f"{cover.stem}.stego.png")
     check_output_name(output)
     if output.exists() and not force:
@@ -357,6 +359,7 @@ def decode(
     from stegcli.files import atomic_write
     from stegcli.hiding import reveal
 
+    keep_freed_memory()
     if output not in (None, "-") and Path(output).exists() and not force:
         raise InputError(f"{output!r} already exists; give --force to replace it")
     key = _passphrase(passphrase, ask_passphrase, confirm=False)

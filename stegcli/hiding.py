@@ -132,6 +132,9 @@ def hide(
     stego = encode_tiled(model.encoder, cover, bits, progress=_stage(progress, "encoding"))
     refine_steps = 0
     for round_ in range(REFINE_ROUNDS + 1):
+        # The decoder reads exactly the 8-bit pixels the PNG will hold, as decode will.
+        pixels = tensor_to_pixels(stego)
+        stego = pixels_to_tensor(pixels)
         logits = decode_tiled(model.decoder, stego, progress=_stage(progress, "checking"))
         check = _assess(logits, layout, stream, used, header)
         if check.safe:
@@ -148,25 +151,33 @@ def hide(
             progress=_stage(progress, f"refining ({refine_steps})"),
         )  # fmt: skip
 
-    pixels = tensor_to_pixels(stego)
+    # Decode exactly those pixels the way decode will, before anything is written.
+    try:
+        name_back, content_back, _ = _read_payload(logits[0].numpy(), layout, passphrase)
+    except PayloadError:
+        name_back, content_back = None, None
+    if content_back != content or name_back != container.clean_name(name):
+        raise HidingError(
+            "the stego pixels did not decode to the payload, so nothing was written; hide "
+            "less, or use a larger cover"
+        )
     figures = (psnr(stego, cover), ssim(stego, cover))
+    raw_bit_errors = check.wrong_bits
+    del stego, cover, bits, logits, stream, layout, check  # free the big arrays early
 
     def write_and_verify(temporary: Path) -> None:
         _save_png(temporary, pixels, image)
-        # Read back exactly what was written, the way decode will, before it is kept.
-        name_back, content_back, _ = reveal(temporary, model, passphrase)
-        if content_back != content or name_back != container.clean_name(name):
-            raise HidingError("the written image did not decode to the payload; nothing kept")
+        # Read the file back: it must hold exactly the pixels that were decoded above.
+        written = load_image(temporary)
+        if not np.array_equal(written.pixels, pixels) or (
+            image.alpha is not None and not np.array_equal(written.alpha, image.alpha)
+        ):
+            raise HidingError(f"{str(output)!r} did not read back as written; nothing kept")
 
     try:
         atomic_write(output, write_and_verify, overwrite=force)
     except FileExistsError:
         _refuse_existing(output, force=False)
-    except PayloadError:
-        raise HidingError(
-            "the written image did not decode to the payload, so it was not kept; "
-            "hide less, or use a larger cover"
-        ) from None
     except OSError as exc:
         raise HidingError(f"could not write {str(output)!r}: {exc.strerror or exc}") from None
 
@@ -176,7 +187,7 @@ def hide(
         capacity_bytes=strength.capacity_bytes,
         psnr=figures[0],
         ssim=figures[1],
-        raw_bit_errors=check.wrong_bits,
+        raw_bit_errors=raw_bit_errors,
         refine_steps=refine_steps,
         seconds=time.perf_counter() - started,
         notes=_cover_notes(image),
@@ -274,21 +285,33 @@ def reveal(
     for model in models if isinstance(models, list) else [models]:  # noqa: B020
         model.eval()
         logits = decode_tiled(model.decoder, pixels, progress=_stage(progress, "decoding"))
-        grid = logits[0].numpy()
         layout = Layout.derive(model.settings.depth, image.height, image.width, passphrase)
         try:
-            header = container.read_header(layout.gather(grid, 0, HEADER_SLOTS))
-        except PayloadError as exc:
-            if str(exc) != container.NOT_FOUND:
-                raise
+            name, content, figures = _read_payload(logits[0].numpy(), layout, passphrase)
+        except _NoHeader:
             continue
-        if HEADER_SLOTS + header.body_slots > layout.slots:
-            raise PayloadError(f"{container.NOT_FOUND} (the header claims more than fits)")
-        body_logits = layout.gather(grid, HEADER_SLOTS, HEADER_SLOTS + header.body_slots)
-        body, corrected = container.read_body(body_logits, header)
-        name, content = container.open_sealed(header, body, passphrase)
-        return name, content, {"corrected_bytes": corrected, "header": header, "model": model}
+        return name, content, {**figures, "model": model}
     raise PayloadError(container.NOT_FOUND)
+
+
+class _NoHeader(PayloadError):
+    """No valid header at this layout: another model, or no payload at all."""
+
+
+def _read_payload(grid: np.ndarray, layout: Layout, passphrase: str | None):
+    """(name, content, figures) from decoder logits (D, H, W) read through a layout."""
+    try:
+        header = container.read_header(layout.gather(grid, 0, HEADER_SLOTS))
+    except PayloadError as exc:
+        if str(exc) == container.NOT_FOUND:
+            raise _NoHeader(container.NOT_FOUND) from None
+        raise
+    if HEADER_SLOTS + header.body_slots > layout.slots:
+        raise PayloadError(f"{container.NOT_FOUND} (the header claims more than fits)")
+    body_logits = layout.gather(grid, HEADER_SLOTS, HEADER_SLOTS + header.body_slots)
+    body, corrected = container.read_body(body_logits, header)
+    name, content = container.open_sealed(header, body, passphrase)
+    return name, content, {"corrected_bytes": corrected, "header": header}
 
 
 __all__ = ["Capacity", "EncodeResult", "Header", "HidingError", "cover_capacity", "hide", "reveal"]

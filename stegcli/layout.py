@@ -49,7 +49,7 @@ def _stream(key: bytes, label: bytes, length: int) -> bytes:
 class Layout:
     """The slot order and whitening of one image size, depth and passphrase.
 
-    order: int64 array of length N, a permutation of range(N).
+    order: integer array of length N (int32 where N allows), a permutation of range(N).
     whitening: uint8 array of N bits in {0, 1}.
     """
 
@@ -65,6 +65,8 @@ class Layout:
         key = layout_key(depth, height, width, passphrase)
         words = np.frombuffer(_stream(key, b"order", 4 * slots), dtype=">u4")
         order = np.argsort(words, kind="stable")
+        if slots < 2**31:
+            order = order.astype(np.int32)  # half the memory of a 12-megapixel layout
         whitening = np.unpackbits(np.frombuffer(_stream(key, b"white", -(-slots // 8)), np.uint8))
         return cls(depth, height, width, order, whitening[:slots])
 

@@ -25,16 +25,30 @@ def _gaussian_window(size: int = 11, sigma: float = 1.5) -> torch.Tensor:
     return (g[:, None] * g[None, :]).float()
 
 
-def ssim(stego: torch.Tensor, cover: torch.Tensor) -> float:
+def ssim(stego: torch.Tensor, cover: torch.Tensor, band: int = 256) -> float:
     """Structural similarity (Wang et al. 2004) of (B, 3, H, W) images in [-1, 1].
 
     An 11×11 Gaussian window (σ = 1.5) per channel, on the 0..255 scale, averaged over
     channels and valid pixels. Images smaller than the window use a window their size.
+    Large images are processed in horizontal bands of ``band`` output rows (each band reads
+    the window's extra rows too), which gives the same mean with bounded memory.
     """
+    size = min(11, stego.shape[-1], stego.shape[-2])
+    window = _gaussian_window(size).to(stego.device).expand(3, 1, size, size)
+    rows = stego.shape[-2] - size + 1
+    total, count = 0.0, 0
+    for top in range(0, rows, band):
+        part = slice(top, min(rows, top + band) + size - 1)
+        index = _ssim_map(stego[..., part, :], cover[..., part, :], window)
+        total += index.double().sum().item()
+        count += index.numel()
+    return total / count
+
+
+def _ssim_map(stego: torch.Tensor, cover: torch.Tensor, window: torch.Tensor) -> torch.Tensor:
+    """The SSIM index at every valid window position, shape (B, 3, H − s + 1, W − s + 1)."""
     x = (stego.float() + 1) * 127.5
     y = (cover.float() + 1) * 127.5
-    size = min(11, x.shape[-1], x.shape[-2])
-    window = _gaussian_window(size).to(x.device).expand(3, 1, size, size)
     c1, c2 = (0.01 * 255) ** 2, (0.03 * 255) ** 2
 
     def blur(t: torch.Tensor) -> torch.Tensor:
@@ -44,10 +58,9 @@ def ssim(stego: torch.Tensor, cover: torch.Tensor) -> float:
     var_x = blur(x * x) - mu_x**2
     var_y = blur(y * y) - mu_y**2
     cov = blur(x * y) - mu_x * mu_y
-    index = ((2 * mu_x * mu_y + c1) * (2 * cov + c2)) / (
+    return ((2 * mu_x * mu_y + c1) * (2 * cov + c2)) / (
         (mu_x**2 + mu_y**2 + c1) * (var_x + var_y + c2)
     )
-    return index.mean().item()
 
 
 def rs_bits_per_pixel(depth: int, accuracy: float) -> float:
