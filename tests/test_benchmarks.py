@@ -33,3 +33,19 @@ def test_train_speed_smoke(tmp_path):
     results = json.loads(completed.stdout)["results"]
     assert [r["channels_last"] for r in results] == [False, True]
     assert all(r["crops_per_second"] > 0 for r in results)
+
+
+def test_hiding_benchmark_smoke(tmp_path):
+    out = tmp_path / "hiding.json"
+    completed = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "hiding.py"), "--smoke", "--json", str(out)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert completed.returncode == 0, completed.stderr[-2000:]
+    report = json.loads(out.read_text())
+    summary = report["summaries"]["default"]
+    assert summary["photos"] == 1 and summary["exact"] == 1
+    assert summary["median_net_bpp"] > 0 and summary["median_psnr"] > 30
+    assert "| default | 1 of 1 |" in completed.stdout

@@ -253,3 +253,37 @@ def test_the_committed_fixture_decodes():
     )
     assert encrypted.exit_code == 0, encrypted.stderr
     assert Path("e.txt").read_bytes() == (FIXTURES / "fixture.txt").read_bytes()
+
+
+def test_ask_passphrase_prompts_twice_on_encode_and_never_echoes(cover):
+    Path("s.txt").write_bytes(b"asked")
+    typed = b"zebra-17\nlynx-42\nzebra-17\nzebra-17\n"  # a mismatch, then a match
+    encoded = run("encode", cover, "s.txt", "-o", "stego.png", "--ask-passphrase", input=typed)
+    assert encoded.exit_code == 0, encoded.stderr
+    shown = encoded.stdout + encoded.stderr
+    assert "zebra" not in shown and "lynx" not in shown
+    decoded = run("decode", "stego.png", "-o", "out.txt", "--ask-passphrase", input=b"zebra-17\n")
+    assert decoded.exit_code == 0, decoded.stderr
+    assert Path("out.txt").read_bytes() == b"asked"
+
+
+def test_colour_profile_is_kept(tmp_path):
+    with Image.open(SAMPLES / "skimage_chelsea.png") as photo:
+        profile = photo.info.get("icc_profile")
+        assert profile, "the sample photo carries an ICC profile"
+        photo.convert("RGB").crop((40, 40, 201, 159)).save("icc.png", icc_profile=profile)
+    round_trip(Path("icc.png"), b"with colour profile")
+    with Image.open("stego.png") as stego:
+        assert stego.info.get("icc_profile") == profile
+
+
+def test_sixteen_bit_cover_is_reduced_and_said(tmp_path):
+    gray = np.asarray(Image.open(SAMPLES / "skimage_coffee.png").convert("L"))[100:219, 200:361]
+    Image.fromarray(gray.astype(np.uint16) * 257).save("deep.png")
+    assert Image.open("deep.png").mode.startswith("I")
+    Path("s.bin").write_bytes(b"sixteen")
+    encoded = run("encode", "deep.png", "s.bin", "-o", "stego.png")
+    assert encoded.exit_code == 0, encoded.stderr
+    assert "8 bits" in " ".join(encoded.stderr.split())
+    assert run("decode", "stego.png", "-o", "out.bin").exit_code == 0
+    assert Path("out.bin").read_bytes() == b"sixteen"

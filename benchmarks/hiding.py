@@ -1,0 +1,226 @@
+"""Hide and reveal on real photos: exact recovery at full capacity, net bits per pixel, quality.
+
+For every model and every photo: ask ``capacity`` what the photo holds, hide that many random
+bytes with ``encode`` (in-process, the same code as the command), decode the written PNG and
+compare bytes. Reports the exact-recovery rate, the net payload in bits per pixel
+(payload bytes × 8 ÷ pixels), PSNR and SSIM of the stego images, and encode and decode
+seconds, as medians over the photos.
+
+    python benchmarks/hiding.py --photos ../shared/data/val --json runs/hiding.json
+
+``--speed`` also times a 512×512 crop and a 12-megapixel photo (a val photo upscaled to
+4000×3000), each in a fresh process so that its peak memory is its own, ``--repeats`` times.
+``--smoke`` runs one small photo with the default model, for the test suite.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+
+from stegcli.allocator import keep_freed_memory
+from stegcli.data import find_images
+from stegcli.hiding import cover_capacity, hide, reveal
+from stegcli.models import resolve_model, shipped_models
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def one_photo(path: Path, model, folder: Path, seed: int) -> dict:
+    """Full-capacity round trip of one photo; never raises for a failed trial."""
+    with Image.open(path) as image:
+        width, height = image.size
+    room = cover_capacity(path, model).capacity_bytes
+    payload = np.random.default_rng(seed).bytes(room)
+    stego = folder / f"{path.stem}.stego.png"
+    row = {"photo": path.name, "width": width, "height": height, "capacity_bytes": room}
+    try:
+        started = time.perf_counter()
+        result = hide(path, payload, "payload.bin", stego, model, force=True)
+        row["encode_seconds"] = time.perf_counter() - started
+        started = time.perf_counter()
+        _, content, _ = reveal(stego, model)
+        row["decode_seconds"] = time.perf_counter() - started
+        row.update(
+            exact=content == payload,
+            psnr=result.psnr,
+            ssim=result.ssim,
+            refine_steps=result.refine_steps,
+            net_bpp=room * 8 / (width * height),
+        )
+    except Exception as exc:  # a failure is a result here, and is counted as one
+        row.update(exact=False, error=str(exc))
+    finally:
+        stego.unlink(missing_ok=True)
+    return row
+
+
+def summarise(rows: list[dict]) -> dict:
+    done = [r for r in rows if "psnr" in r]
+
+    def median(key: str) -> float | None:
+        values = [r[key] for r in done]
+        return statistics.median(values) if values else None
+
+    return {
+        "photos": len(rows),
+        "exact": sum(r["exact"] for r in rows),
+        "median_capacity_bytes": statistics.median(r["capacity_bytes"] for r in rows),
+        "median_net_bpp": median("net_bpp"),
+        "min_net_bpp": min((r["net_bpp"] for r in done), default=None),
+        "median_psnr": median("psnr"),
+        "min_psnr": min((r["psnr"] for r in done), default=None),
+        "median_ssim": median("ssim"),
+        "median_encode_seconds": median("encode_seconds"),
+        "median_decode_seconds": median("decode_seconds"),
+        "photos_refined": sum(r.get("refine_steps", 0) > 0 for r in done),
+    }
+
+
+def speed_run(photo: Path, model: str, payload_bytes: int) -> dict:
+    """Encode then decode in this process; prints one JSON line (for --speed children)."""
+    keep_freed_memory()
+    chosen = resolve_model(model)
+    folder = Path(tempfile.mkdtemp())
+    payload = np.random.default_rng(0).bytes(payload_bytes)
+    started = time.perf_counter()
+    hide(photo, payload, "p.bin", folder / "s.png", chosen, force=True)
+    encode_seconds = time.perf_counter() - started
+    started = time.perf_counter()
+    _, content, _ = reveal(folder / "s.png", chosen)
+    decode_seconds = time.perf_counter() - started
+    (folder / "s.png").unlink()
+    return {
+        "encode_seconds": encode_seconds,
+        "decode_seconds": decode_seconds,
+        "exact": content == payload,
+        "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+    }
+
+
+def speed(photos: list[Path], model: str, repeats: int, folder: Path) -> list[dict]:
+    source = max(photos, key=lambda p: Image.open(p).size[0] * Image.open(p).size[1])
+    with Image.open(source) as image:
+        image = image.convert("RGB")
+        left, top = (image.width - 512) // 2, (image.height - 512) // 2
+        image.crop((left, top, left + 512, top + 512)).save(folder / "512.png")
+        image.resize((4000, 3000), Image.BICUBIC).save(folder / "12mp.png")
+    results = []
+    for name, payload in (("512×512", 1024), ("4000×3000 (12 MP)", 100_000)):
+        path = folder / ("512.png" if name.startswith("512") else "12mp.png")
+        runs = []
+        for _ in range(repeats):
+            completed = subprocess.run(
+                [sys.executable, __file__, "--speed-child", str(path), "--model", model,
+                 "--payload", str(payload)],
+                capture_output=True, text=True, check=True,
+            )  # fmt: skip
+            runs.append(json.loads(completed.stdout.strip().splitlines()[-1]))
+        results.append(
+            {
+                "image": name,
+                "model": model,
+                "payload_bytes": payload,
+                "runs": runs,
+                "median_encode_seconds": statistics.median(r["encode_seconds"] for r in runs),
+                "median_decode_seconds": statistics.median(r["decode_seconds"] for r in runs),
+                "max_peak_rss_mib": max(r["peak_rss_mib"] for r in runs),
+                "all_exact": all(r["exact"] for r in runs),
+            }
+        )
+    return results
+
+
+def markdown(summaries: dict[str, dict], speeds: list[dict]) -> str:
+    lines = [
+        "| model | photos recovered exactly at full capacity | net bpp, median (min) "
+        "| PSNR dB, median (min) | SSIM | encode s | decode s | photos refined |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for name, s in summaries.items():
+        if s["median_psnr"] is None:
+            lines.append(f"| {name} | {s['exact']} of {s['photos']} | – | – | – | – | – | – |")
+            continue
+        lines.append(
+            f"| {name} | {s['exact']} of {s['photos']} | {s['median_net_bpp']:.3f} "
+            f"({s['min_net_bpp']:.3f}) | {s['median_psnr']:.2f} ({s['min_psnr']:.2f}) "
+            f"| {s['median_ssim']:.4f} | {s['median_encode_seconds']:.2f} "
+            f"| {s['median_decode_seconds']:.2f} | {s['photos_refined']} |"
+        )
+    if speeds:
+        lines += [
+            "",
+            "| image | model | payload | encode s (median) | decode s (median) | peak memory |",
+            "|---|---|---|---|---|---|",
+        ]
+        for s in speeds:
+            lines.append(
+                f"| {s['image']} | {s['model']} | {s['payload_bytes']:,} B "
+                f"| {s['median_encode_seconds']:.1f} | {s['median_decode_seconds']:.1f} "
+                f"| {s['max_peak_rss_mib']:.0f} MiB |"
+            )
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--photos", type=Path, default=ROOT.parent / "shared" / "data" / "val")
+    parser.add_argument("--models", nargs="*", default=None, help="default: every shipped model")
+    parser.add_argument("--limit", type=int, default=None, help="use only the first N photos")
+    parser.add_argument("--speed", action="store_true")
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--json", type=Path)
+    parser.add_argument("--smoke", action="store_true")
+    parser.add_argument("--speed-child", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--model", default=None, help=argparse.SUPPRESS)
+    parser.add_argument("--payload", type=int, default=0, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+
+    if args.speed_child:
+        print(json.dumps(speed_run(args.speed_child, args.model, args.payload)))
+        return
+    keep_freed_memory()
+    folder = Path(tempfile.mkdtemp(prefix="stegcli-bench-"))
+    if args.smoke:
+        with Image.open(ROOT / "samples" / "skimage_coffee.png") as image:
+            image.convert("RGB").crop((300, 120, 461, 239)).save(folder / "smoke.png")
+        photos, names = [folder / "smoke.png"], ["default"]
+    else:
+        photos = find_images(args.photos)[: args.limit]
+        names = args.models or list(shipped_models())
+    summaries, rows = {}, {}
+    for name in names:
+        model = resolve_model(name)
+        rows[name] = [one_photo(p, model, folder, seed=i) for i, p in enumerate(photos)]
+        summaries[name] = summarise(rows[name])
+        print(f"{name}: {json.dumps(summaries[name])}", file=sys.stderr)
+    speeds = speed(photos, names[0], args.repeats, folder) if args.speed else []
+    report = {
+        "command": " ".join(["python", "benchmarks/hiding.py", *sys.argv[1:]]),
+        "machine": f"{platform.machine()}, {os.cpu_count()} cores, "
+        f"{torch.get_num_threads()} torch threads, torch {torch.__version__}",
+        "summaries": summaries,
+        "photos": rows,
+        "speed": speeds,
+    }
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps(report, indent=2))
+    print(markdown(summaries, speeds))
+
+
+if __name__ == "__main__":
+    main()
