@@ -420,6 +420,7 @@ def capacity(
             "depth": space.depth,
             "parity_bytes": space.strength.nsym,
             "copies": space.strength.repeat,
+            "erasure_threshold": space.strength.erase_eighths / 8,
             "trial_bit_error_rate": round(space.strength.bit_error_rate, 6),
             "bits_per_pixel": round(space.capacity_bytes * 8 / (space.width * space.height), 4),
         }
@@ -439,7 +440,8 @@ def capacity(
                 (
                     "error correction",
                     f"Reed-Solomon, {space.strength.nsym} parity bytes per 255, "
-                    f"{space.strength.repeat} cop{'y' if space.strength.repeat == 1 else 'ies'}",
+                    f"{space.strength.repeat} cop{'y' if space.strength.repeat == 1 else 'ies'}, "
+                    f"erasures under {space.strength.erase_eighths / 8:g}",
                 ),
                 ("trial bit errors", f"{space.strength.bit_error_rate:.2%}"),
             ],

@@ -6,20 +6,22 @@ is :mod:`stegcli.embedding`'s.
 
 Stream of format version 1 (stream positions, before whitening)::
 
-    [0, 2304)      header: 16 bytes + 16 Reed-Solomon parity bytes = 256 bits, written 9
-                   times (bit j at positions j, j+256, …), read by summing the 9 logits
-    [2304, …)      body: Reed-Solomon codewords of 255 bytes (the last one shortened),
+    [0, 2592)      header: 20 bytes + 16 Reed-Solomon parity bytes = 288 bits, written 9
+                   times (bit j at positions j, j+288, …), read by summing the 9 logits
+    [2592, …)      body: Reed-Solomon codewords of 255 bytes (the last one shortened),
                    each of k = 255 − nsym data bytes and nsym parity bytes; their L bits
-                   are written ``repeat`` times (bit j at 2304 + j, 2304 + L + j, …) and
-                   read by summing the logits of the copies
+                   are written ``repeat`` times (bit j at 2592 + j, 2592 + L + j, …) and
+                   read by summing the logits of the copies; bytes read with little
+                   confidence are treated as erasures
     the rest       random filler bits
 
-Header (16 bytes, big-endian): magic "SGCL", version (1), flags (bit 0: compressed, bit 1:
-encrypted), nsym, repeat, body length in bytes (uint32), CRC-32 of the first 12 bytes.
-Encode chooses nsym and repeat for each photo from the error rate it measures on it.
+Header (20 bytes, big-endian): magic "SGCL", version (1), flags (bit 0: compressed, bit 1:
+encrypted), nsym, repeat, erasure threshold (eighths of a logit), three zero bytes, body
+length in bytes (uint32), CRC-32 of the first 16 bytes. Encode chooses nsym, repeat and the
+threshold for each photo from the errors it measures on it.
 
-Body: ``inner + SHA-256(header[:12] + inner)[:16]`` without a passphrase, or
-``salt (16) + nonce (12) + AES-256-GCM(inner, aad=header[:12])`` with one, the key derived
+Body: ``inner + SHA-256(header[:16] + inner)[:16]`` without a passphrase, or
+``salt (16) + nonce (12) + AES-256-GCM(inner, aad=header[:16])`` with one, the key derived
 by scrypt (N=2^15, r=8, p=1) from the passphrase and the salt. ``inner`` is the stored name's
 length (1 byte), the name (UTF-8, at most 64 bytes), then the file's bytes, zlib-compressed
 when that made them smaller.
@@ -40,7 +42,7 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
 
-from stegcli.ecc import ECCError, decode_blocks, encode_blocks
+from stegcli.ecc import ECCError, decode_blocks, decode_blocks_partial, encode_blocks
 from stegcli.errors import StegcliError
 
 MAGIC = b"SGCL"
@@ -48,10 +50,10 @@ FORMAT_VERSION = 1
 FLAG_COMPRESSED = 0x01
 FLAG_ENCRYPTED = 0x02
 
-HEADER_BYTES = 16
+HEADER_BYTES = 20
 HEADER_NSYM = 16
 HEADER_REPEATS = 9
-HEADER_SLOTS = (HEADER_BYTES + HEADER_NSYM) * 8 * HEADER_REPEATS  # 2304 stream bits
+HEADER_SLOTS = (HEADER_BYTES + HEADER_NSYM) * 8 * HEADER_REPEATS  # 2592 stream bits
 MAX_REPEAT = 8
 
 BLOCK = 255  # Reed-Solomon codeword length in bytes
@@ -75,6 +77,11 @@ class Header:
     nsym: int
     repeat: int
     body_length: int
+    erase_eighths: int = 0  # bytes read with less confidence than this/8 are erasures
+
+    @property
+    def erase_threshold(self) -> float:
+        return self.erase_eighths / 8
 
     @property
     def compressed(self) -> bool:
@@ -85,14 +92,15 @@ class Header:
         return bool(self.flags & FLAG_ENCRYPTED)
 
     def prefix(self) -> bytes:
-        """The first 12 bytes: what the checksum and the encryption authenticate."""
+        """The first 16 bytes: what the checksum and the encryption authenticate."""
         return struct.pack(
-            ">4sBBBBI",
+            ">4sBBBBB3xI",
             MAGIC,
             FORMAT_VERSION,
             self.flags,
             self.nsym,
             self.repeat,
+            self.erase_eighths,
             self.body_length,
         )
 
@@ -102,8 +110,9 @@ class Header:
 
     @classmethod
     def from_bytes(cls, data: bytes) -> Header:
-        magic, version, flags, nsym, repeat, body_length, crc = struct.unpack(">4sBBBBII", data)
-        if magic != MAGIC or crc != zlib.crc32(data[:12]):
+        fields = struct.unpack(">4sBBBBB3sII", data)
+        magic, version, flags, nsym, repeat, erase_eighths, reserved, body_length, crc = fields
+        if magic != MAGIC or crc != zlib.crc32(data[:16]):
             raise PayloadError(NOT_FOUND)
         if version != FORMAT_VERSION:
             raise PayloadError(
@@ -115,9 +124,10 @@ class Header:
             or not 2 <= nsym < BLOCK
             or nsym % 2
             or not 1 <= repeat <= MAX_REPEAT
+            or reserved != bytes(3)
         ):
             raise PayloadError(f"{NOT_FOUND} (the header is not valid)")
-        return cls(flags, nsym, repeat, body_length)
+        return cls(flags, nsym, repeat, body_length, erase_eighths)
 
     @property
     def body_slots(self) -> int:
@@ -186,7 +196,12 @@ def _key(passphrase: str, salt: bytes) -> bytes:
 
 
 def seal(
-    content: bytes, name: str, nsym: int, repeat: int, passphrase: str | None
+    content: bytes,
+    name: str,
+    nsym: int,
+    repeat: int,
+    passphrase: str | None,
+    erase_eighths: int = 0,
 ) -> tuple[Header, bytes]:
     """The header and body that carry ``content`` under its (cleaned) ``name``."""
     flags = 0
@@ -198,11 +213,11 @@ def seal(
     if passphrase:
         flags |= FLAG_ENCRYPTED
         length = SALT_BYTES + NONCE_BYTES + len(inner) + TAG_BYTES
-        header = Header(flags, nsym, repeat, length)
+        header = Header(flags, nsym, repeat, length, erase_eighths)
         salt, nonce = os.urandom(SALT_BYTES), os.urandom(NONCE_BYTES)
         sealed = AESGCM(_key(passphrase, salt)).encrypt(nonce, inner, header.prefix())
         return header, salt + nonce + sealed
-    header = Header(flags, nsym, repeat, len(inner) + CHECKSUM_BYTES)
+    header = Header(flags, nsym, repeat, len(inner) + CHECKSUM_BYTES, erase_eighths)
     checksum = hashlib.sha256(header.prefix() + inner).digest()[:CHECKSUM_BYTES]
     return header, inner + checksum
 
@@ -294,21 +309,65 @@ def combine_copies(logits: np.ndarray, repeat: int) -> np.ndarray:
     return logits.reshape(repeat, -1).sum(axis=0)
 
 
+def guard(nsym: int) -> int:
+    """Correctable bytes per codeword that encode keeps in reserve, against the small float
+    differences another machine's decoder may show on bits read with little confidence."""
+    return max(1, nsym // 16)
+
+
+def codeword_views(values: np.ndarray, nsym: int) -> list[np.ndarray]:
+    """Per-byte values of the stored codewords as 2-D views: (full, 255) and (1, rest)."""
+    full = len(values) // BLOCK
+    parts = [values[: full * BLOCK].reshape(full, BLOCK)]
+    if len(values) % BLOCK:
+        parts.append(values[full * BLOCK :].reshape(1, -1))
+    return [part for part in parts if part.size]
+
+
+def erasures(confidence: np.ndarray, nsym: int, threshold: float) -> np.ndarray:
+    """Which bytes decode treats as erasures, for (blocks, n) byte confidences.
+
+    A byte's confidence is the smallest |summed logit| of its 8 bits. Bytes under the
+    threshold are erased, at most nsym − 2·guard(nsym) per codeword (the least confident).
+    """
+    if threshold <= 0:
+        return np.zeros(confidence.shape, dtype=bool)
+    limit = max(0, nsym - 2 * guard(nsym))
+    rank = np.argsort(np.argsort(confidence, axis=1, kind="stable"), axis=1, kind="stable")
+    return (confidence < threshold) & (rank < limit)
+
+
+def byte_readings(logits: np.ndarray, repeat: int) -> tuple[np.ndarray, np.ndarray]:
+    """(hard-decided bytes, their confidences) from body logits, all copies."""
+    combined = combine_copies(logits, repeat)
+    hard = np.packbits((combined > 0).astype(np.uint8))
+    return hard, np.abs(combined).reshape(-1, 8).min(axis=1)
+
+
 def read_body(logits: np.ndarray, header: Header) -> tuple[bytes, int]:
-    """(body bytes, corrected byte errors) from the body's stream logits, all copies."""
+    """(body bytes, corrected byte errors) from the body's stream logits, all copies.
+
+    Each codeword is corrected with its unconfident bytes as erasures; one that fails is
+    tried again with errors only, before the payload is given up.
+    """
     if len(logits) != header.body_slots:
         raise PayloadError(f"{NOT_FOUND} (the header claims more than the image holds)")
-    stored = np.packbits((combine_copies(logits, header.repeat) > 0).astype(np.uint8))
-    full = len(stored) // BLOCK
-    parts, corrected = [], 0
-    try:
-        for codewords in (stored[: full * BLOCK].reshape(full, BLOCK), stored[full * BLOCK :]):
-            if codewords.size:
-                data, fixed = decode_blocks(
-                    codewords.reshape(-1, codewords.shape[-1]), header.nsym
-                )
-                parts.append(data.reshape(-1))
-                corrected += fixed
-    except ECCError as exc:
-        raise PayloadError(f"{NOT_FOUND} ({exc})") from None
+    hard, confidence = byte_readings(logits, header.repeat)
+    parts, corrected, failed = [], 0, 0
+    for codewords, certainty in zip(
+        codeword_views(hard, header.nsym), codeword_views(confidence, header.nsym)
+    ):
+        erased = erasures(certainty, header.nsym, header.erase_threshold)
+        data, ok, fixed = decode_blocks_partial(codewords, header.nsym, erased)
+        if not ok.all():
+            retry, ok_again, fixed_again = decode_blocks_partial(codewords[~ok], header.nsym)
+            data[~ok], fixed[~ok] = retry, fixed_again
+            failed += int((~ok_again).sum())
+        parts.append(data.reshape(-1))
+        corrected += int(fixed.sum())
+    if failed:
+        raise PayloadError(
+            f"{NOT_FOUND} (too many bit errors to correct in {failed} of "
+            f"{-(-len(hard) // BLOCK)} codewords)"
+        )
     return np.concatenate(parts).tobytes() if parts else b"", corrected

@@ -115,7 +115,9 @@ def hide(
     cover = image.tensor()
     space = Capacity(W, H, D, measure(model, cover))
     strength = space.strength
-    header, body = container.seal(content, name, strength.nsym, strength.repeat, passphrase)
+    header, body = container.seal(
+        content, name, strength.nsym, strength.repeat, passphrase, strength.erase_eighths
+    )
     room = container.body_capacity(D * H * W, strength.nsym, strength.repeat)
     if header.body_length > room:
         squeezed = " even compressed" if header.compressed else ""
@@ -228,11 +230,7 @@ def _assess(logits: torch.Tensor, layout: Layout, stream: np.ndarray, used: int,
 
     body_read = container.combine_copies(read[HEADER_SLOTS:], header.repeat)
     body_weak = weak(body_read, expected[HEADER_SLOTS : HEADER_SLOTS + body_read.size])
-    body_bytes = body_weak.reshape(-1, 8).any(axis=1)
-    per_block = np.bincount(np.arange(body_bytes.size) // container.BLOCK, weights=body_bytes)
-    safe = header_bytes <= 2 and (
-        per_block.size == 0 or per_block.max() <= safe_errors(header.nsym)
-    )
+    safe = header_bytes <= 2 and _codewords_safe(body_read, body_weak, header)
 
     # Pixels to refine: those holding any copy of a header or body bit read wrong or weakly.
     flagged = np.concatenate(
@@ -243,6 +241,24 @@ def _assess(logits: torch.Tensor, layout: Layout, stream: np.ndarray, used: int,
     mask = np.zeros(plane, dtype=bool)
     mask[slots % plane] = True
     return _Check(bool(safe), int(wrong.sum()), torch.from_numpy(mask.reshape(layout.height, -1)))
+
+
+def _codewords_safe(combined: np.ndarray, weak_bits: np.ndarray, header: Header) -> bool:
+    """Whether every codeword decodes with the reserve kept, as decode will try it: with its
+    unconfident bytes as erasures (2·errors + erasures ≤ nsym − 2·guard), or errors only."""
+    nsym = header.nsym
+    wrong = weak_bits.reshape(-1, 8).any(axis=1)
+    confidence = np.abs(combined).reshape(-1, 8).min(axis=1)
+    for bad, certainty in zip(
+        container.codeword_views(wrong, nsym), container.codeword_views(confidence, nsym)
+    ):
+        erased = container.erasures(certainty, nsym, header.erase_threshold)
+        load = 2 * (bad & ~erased).sum(axis=1) + erased.sum(axis=1)
+        with_erasures = load <= nsym - 2 * container.guard(nsym)
+        errors_only = bad.sum(axis=1) <= safe_errors(nsym)
+        if not (with_erasures | errors_only).all():
+            return False
+    return True
 
 
 def _save_png(path: Path, pixels: np.ndarray, cover: LoadedImage) -> None:

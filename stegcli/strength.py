@@ -33,30 +33,30 @@ FAILURE_BUDGET = 1e-3  # per payload; refinement covers the rare codeword beyond
 MIN_PARITY = 8
 
 
+# Erasure thresholds tried, in eighths of a logit (0: errors only).
+ERASE_EIGHTHS = (0, 2, 4, 8, 12, 16, 24, 32, 48)
+
+
 @dataclass(frozen=True)
 class Strength:
     """The error correction chosen for one photo.
 
     repeat: copies of each body bit; nsym: parity bytes per 255-byte codeword;
+    erase_eighths: bytes read with less confidence (in eighths of a logit) are erasures;
     capacity_bytes: the largest file that always fits; bit_error_rate: the raw rate the
     trial measured (wrong or weak bits, before copies are combined).
     """
 
     repeat: int
     nsym: int
+    erase_eighths: int
     capacity_bytes: int
     bit_error_rate: float
 
 
-def guard(nsym: int) -> int:
-    """Correctable bytes per codeword that encode keeps in reserve, against the small float
-    differences another machine's decoder may show on bits read with little confidence."""
-    return max(1, nsym // 16)
-
-
 def safe_errors(nsym: int) -> int:
-    """Wrong bytes per codeword that encode accepts without refining."""
-    return nsym // 2 - guard(nsym)
+    """Wrong bytes per codeword that encode accepts without erasures or refining."""
+    return nsym // 2 - container.guard(nsym)
 
 
 @torch.no_grad()
@@ -92,50 +92,64 @@ def trial_read(model: StegoModel, cover: torch.Tensor) -> np.ndarray:
     return signed[np.argsort(shuffle, kind="stable")]
 
 
-def binomial_tails(n: int, q: float) -> np.ndarray:
-    """tails[t] = P(X > t) for X ~ Binomial(n, q), t = 0…n."""
+def _upper(rate: float, count: int) -> float:
+    """An upper bound on a rate measured over ``count`` trials, so a small trial does not
+    flatter the photo."""
+    return min(1.0, rate + 2 * math.sqrt(rate * (1 - rate) / count) + 3 / count)
+
+
+def binomial_pmf(n: int, q: float) -> np.ndarray:
+    """P(X = k) for X ~ Binomial(n, q), k = 0…n."""
     k = np.arange(n + 1)
     if q <= 0 or q >= 1:
-        pmf = (k == (n if q >= 1 else 0)).astype(float)
-    else:
-        log_choose = np.array(
-            [math.lgamma(n + 1) - math.lgamma(i + 1) - math.lgamma(n - i + 1) for i in k]
-        )
-        pmf = np.exp(log_choose + k * math.log(q) + (n - k) * math.log1p(-q))
-    return np.clip(pmf[::-1].cumsum()[::-1] - pmf, 0.0, 1.0)  # sum of pmf[t+1:]
+        return (k == (n if q >= 1 else 0)).astype(float)
+    log_choose = np.array(
+        [math.lgamma(n + 1) - math.lgamma(i + 1) - math.lgamma(n - i + 1) for i in k]
+    )
+    return np.exp(log_choose + k * math.log(q) + (n - k) * math.log1p(-q))
 
 
-def parity_for(byte_error_rate: float, blocks: int) -> int | None:
-    """The fewest parity bytes whose safe correction fails with chance ≤ FAILURE_BUDGET over
-    ``blocks`` codewords, or None when no Reed-Solomon code over 255 bytes does."""
-    tails = binomial_tails(container.BLOCK, byte_error_rate)
-    for nsym in range(MIN_PARITY, container.BLOCK - 1, 2):
-        if blocks * tails[safe_errors(nsym)] <= FAILURE_BUDGET:
+def parity_for(wrong_rate: float, erased_rate: float, blocks: int) -> int | None:
+    """The fewest parity bytes for which 2·errors + erasures stays within nsym − 2·guard in
+    every one of ``blocks`` codewords, but with chance ≤ FAILURE_BUDGET; None if none does.
+
+    wrong_rate: chance that a byte is wrong and not erased; erased_rate: that it is erased.
+    """
+    n = container.BLOCK
+    doubled = np.zeros(2 * n + 1)
+    doubled[::2] = binomial_pmf(n, wrong_rate)
+    load = np.convolve(doubled, binomial_pmf(n, erased_rate))  # pmf of 2e + s
+    tails = load[::-1].cumsum()[::-1]  # tails[z] = P(2e + s >= z)
+    for nsym in range(MIN_PARITY, n - 1, 2):
+        if blocks * tails[nsym - 2 * container.guard(nsym) + 1] <= FAILURE_BUDGET:
             return nsym
     return None
 
 
 def choose(signed: np.ndarray, slots: int) -> Strength:
-    """The copies and parity that leave the most room, from a trial's signed logits."""
-    best = Strength(1, container.BLOCK - 1, 0, 1.0)
+    """The copies, parity and erasure threshold that leave the most room, from a trial's
+    signed logits (see trial_read)."""
     raw_rate = float(np.mean(signed < WEAK_LOGIT)) if signed.size else 1.0
+    best = Strength(1, container.BLOCK - 1, 0, 0, raw_rate)
     for repeat in range(1, container.MAX_REPEAT + 1):
-        count = signed.size // repeat
+        count = signed.size // (8 * repeat)
         if count == 0:
             break
-        combined = signed[: count * repeat].reshape(count, repeat).sum(axis=1)
-        rate = float(np.mean(combined < WEAK_LOGIT))
-        # An upper bound on the rate, so that a small trial does not flatter the photo.
-        rate = min(1.0, rate + 2 * math.sqrt(rate * (1 - rate) / count) + 3 / count)
-        byte_rate = 1 - (1 - rate) ** 8
+        combined = signed[: count * 8 * repeat].reshape(repeat, -1).sum(axis=0)
+        wrong = (combined < WEAK_LOGIT).reshape(count, 8).any(axis=1)
+        confidence = np.abs(combined).reshape(count, 8).min(axis=1)
         blocks = max(1, (slots - container.HEADER_SLOTS) // (8 * repeat * container.BLOCK))
-        nsym = parity_for(byte_rate, blocks)
-        if nsym is None:
-            continue
-        room = container.file_capacity(slots, nsym, repeat)
-        if room > best.capacity_bytes:
-            best = Strength(repeat, nsym, room, raw_rate)
-    return Strength(best.repeat, best.nsym, best.capacity_bytes, raw_rate)
+        for eighths in ERASE_EIGHTHS:
+            erased = confidence < eighths / 8
+            wrong_rate = _upper(float(np.mean(wrong & ~erased)), count)
+            erased_rate = _upper(float(np.mean(erased)), count) if eighths else 0.0
+            nsym = parity_for(wrong_rate, erased_rate, blocks)
+            if nsym is None:
+                continue
+            room = container.file_capacity(slots, nsym, repeat)
+            if room > best.capacity_bytes:
+                best = Strength(repeat, nsym, eighths, room, raw_rate)
+    return best
 
 
 def measure(model: StegoModel, cover: torch.Tensor) -> Strength:

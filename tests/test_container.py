@@ -13,7 +13,9 @@ from stegcli.layout import Layout
 
 
 def test_header_round_trip_and_checks():
-    header = Header(container.FLAG_COMPRESSED, nsym=32, repeat=3, body_length=12345)
+    header = Header(
+        container.FLAG_COMPRESSED, nsym=32, repeat=3, body_length=12345, erase_eighths=9
+    )
     data = header.to_bytes()
     assert len(data) == container.HEADER_BYTES and data[:4] == b"SGCL"
     assert Header.from_bytes(data) == header

@@ -44,4 +44,4 @@ def test_shipped_model_hides_bits_in_a_photo_it_never_saw(name):
 
     # Floors well below the validation figures, far above chance (0.5 accuracy, 0 bpp).
     assert rs_bits_per_pixel(model.settings.depth, accuracy) > 0.5 * model.settings.depth
-    assert psnr(stego, cover) > 30
+    assert psnr(stego, cover) > model.info["validation"]["val_psnr"] - 6
