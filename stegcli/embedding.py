@@ -100,6 +100,7 @@ def refine(
     stego: torch.Tensor,
     bits: torch.Tensor,
     wrong: torch.Tensor,
+    care: torch.Tensor | None = None,
     margin: float = 2.0,
     steps: int = 40,
     change_weight: float = 0.05,
@@ -110,7 +111,9 @@ def refine(
 
     Only tiles holding a wrong or weak bit (``wrong``: (H, W) bool) are touched. In each, the
     pixels are optimised with Adam to minimise softplus(margin − s·logit), s = ±1 the bit's
-    sign, over every logit the tile's pixels can reach, plus ``change_weight`` times the
+    sign, over every logit the tile's pixels can reach that carries payload (``care``:
+    (1, D, H, W) bool; all of them when None; filler bits need not read right), plus
+    ``change_weight`` times the
     mean squared change from the cover, with straight-through 8-bit rounding. The tile's
     neighbours are fixed context, and a tile stops as soon as it reads right with the margin.
 
@@ -127,6 +130,8 @@ def refine(
         context = stego[..., outer[0], outer[1]]
         original = cover[..., core[0], core[1]]
         target = signs[..., reach[0], reach[1]]
+        if care is not None:
+            target = target * care[..., reach[0], reach[1]]  # 0: no pull either way
         pixels = context[..., core_in[0], core_in[1]].clone().requires_grad_(True)
         optimiser = torch.optim.Adam([pixels], lr=1.0 / 127.5)
         for _ in range(steps):
@@ -134,9 +139,9 @@ def refine(
             image = context.clone()
             image[..., core_in[0], core_in[1]] = rounded
             logits = decoder(image)[..., reach_in[0], reach_in[1]]
-            if bool((logits * target > margin).all()):
+            if bool((logits * target > margin)[target != 0].all()):
                 break
-            loss = F.softplus(margin - target * logits).mean()
+            loss = (F.softplus(margin - target * logits) * target.abs()).mean()
             loss = loss + change_weight * ((pixels - original) ** 2).mean() * 127.5**2 / 100
             optimiser.zero_grad(set_to_none=True)
             loss.backward()

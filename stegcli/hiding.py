@@ -132,7 +132,7 @@ def hide(
     bits = torch.from_numpy(layout.place(stream)).unsqueeze(0)
 
     stego = encode_tiled(model.encoder, cover, bits, progress=_stage(progress, "encoding"))
-    refine_steps = 0
+    refine_steps, care = 0, None
     for round_ in range(REFINE_ROUNDS + 1):
         # The decoder reads exactly the 8-bit pixels the PNG will hold, as decode will.
         pixels = tensor_to_pixels(stego)
@@ -148,8 +148,12 @@ def hide(
                 "more detailed cover"
             )
         refine_steps += 1
+        if care is None:
+            care = np.zeros(layout.slots, dtype=bool)
+            care[layout.order[:used]] = True
+            care = torch.from_numpy(care.reshape(1, D, H, W))
         stego = refine(
-            model.decoder, cover, stego, bits, check.wrong_pixels,
+            model.decoder, cover, stego, bits, check.wrong_pixels, care,
             progress=_stage(progress, f"refining ({refine_steps})"),
         )  # fmt: skip
 
@@ -165,7 +169,7 @@ def hide(
         )
     figures = (psnr(stego, cover), ssim(stego, cover))
     raw_bit_errors = check.wrong_bits
-    del stego, cover, bits, logits, stream, layout, check  # free the big arrays early
+    del stego, cover, bits, logits, stream, layout, check, care  # free the big arrays early
 
     def write_and_verify(temporary: Path) -> None:
         _save_png(temporary, pixels, image)
