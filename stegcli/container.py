@@ -110,6 +110,8 @@ class Header:
 
     @classmethod
     def from_bytes(cls, data: bytes) -> Header:
+        if len(data) != HEADER_BYTES:
+            raise PayloadError(f"{NOT_FOUND} (the header is not {HEADER_BYTES} bytes)")
         fields = struct.unpack(">4sBBBBB3sII", data)
         magic, version, flags, nsym, repeat, erase_eighths, reserved, body_length, crc = fields
         if magic != MAGIC or crc != zlib.crc32(data[:16]):
@@ -162,7 +164,12 @@ def stored_bytes(body_length: int, nsym: int) -> int:
 # ----- names
 
 
-_DEVICE_NAMES = re.compile(r"^(con|prn|aux|nul|com[0-9]|lpt[0-9])(\..*)?$", re.IGNORECASE)
+# Windows device names, also with an extension or spaces before it ("nul .txt"), the
+# superscript-digit ports and the console buffers.
+_DEVICE_NAMES = re.compile(
+    r"^(con|prn|aux|nul|com[0-9¹²³]|lpt[0-9¹²³]|conin\$|conout\$|clock\$)\s*(\..*)?$",
+    re.IGNORECASE,
+)
 
 
 def clean_name(name: str) -> str:
@@ -174,7 +181,7 @@ def clean_name(name: str) -> str:
     """
     name = re.split(r"[/\\:]", name)[-1]
     name = "".join(ch for ch in name if unicodedata.category(ch)[0] != "C")
-    name = name.strip().lstrip(".").strip()
+    name = re.sub(r"^[\s.]+", "", name).rstrip()  # leading dots and spaces, mixed too: ". ."
     if _DEVICE_NAMES.match(name):
         name = "_" + name
     encoded = name.encode("utf-8")
@@ -294,7 +301,12 @@ def stream_bits(header: Header, body: bytes, slots: int) -> np.ndarray:
 
 
 def read_header(logits: np.ndarray) -> Header:
-    """The header from its HEADER_SLOTS stream logits (positive reads as 1)."""
+    """The header from its HEADER_SLOTS stream logits (positive reads as 1).
+
+    Fewer logits (an image too small to hold a header) mean no payload, not a crash.
+    """
+    if len(logits) < HEADER_SLOTS:
+        raise PayloadError(NOT_FOUND)
     summed = logits[:HEADER_SLOTS].reshape(HEADER_REPEATS, -1).sum(axis=0)
     codeword = np.packbits((summed > 0).astype(np.uint8)).reshape(1, -1)
     try:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import os
 import tempfile
 from pathlib import Path
@@ -13,9 +14,19 @@ def atomic_write(path: Path, write, overwrite: bool = True) -> None:
     Readers see either the old file or the complete new one, never a partial file, even
     when the process is killed mid-write. With ``overwrite=False`` an existing ``path`` is
     left alone and FileExistsError raised, checked atomically at the moment of linking.
+
+    The temporary file is ``.<name>.<random>.tmp`` in the same folder. It is removed on any
+    error, but a process killed outright (SIGKILL, power loss) may leave it behind: never
+    under the output's name, which either is absent or holds the complete file.
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except FileExistsError:
+        # A file stands where a folder should be. Not the FileExistsError callers read as
+        # "path already exists", which would make them report a write that never happened.
+        problem = NotADirectoryError(errno.ENOTDIR, os.strerror(errno.ENOTDIR), str(path.parent))
+        raise problem from None
     handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     os.close(handle)
     try:

@@ -182,8 +182,8 @@ def hide(
 
     try:
         atomic_write(output, write_and_verify, overwrite=force)
-    except FileExistsError:
-        _refuse_existing(output, force=False)
+    except FileExistsError:  # appeared since the check above: never report it as written
+        raise InputError(f"{str(output)!r} already exists; give --force to replace it") from None
     except OSError as exc:
         raise HidingError(f"could not write {str(output)!r}: {exc.strerror or exc}") from None
 

@@ -147,6 +147,8 @@ def _settings_from_metadata(metadata: dict[str, str], path: Path) -> ModelSettin
         )
     except (KeyError, TypeError, json.JSONDecodeError) as exc:
         raise ModelError(f"{str(path)!r} has unreadable model settings ({exc})") from None
+    except ModelError as exc:  # out of range: say which file, before anything is allocated
+        raise ModelError(f"{str(path)!r} has unusable model settings: {exc}") from None
 
 
 def _info_from_metadata(metadata: dict[str, str]) -> dict[str, object]:
