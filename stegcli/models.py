@@ -120,6 +120,10 @@ def load_model(path: str | Path, source: str | None = None) -> StegoModel:
             expected = {k: v.shape for k, v in model.state_tensors().items()}
             found = {key: tuple(reader.get_slice(key).get_shape()) for key in reader.keys()}
             _check_tensor_shapes(expected, found, path)
+            floating = {k for k, v in model.state_tensors().items() if v.is_floating_point()}
+            _check_tensor_kinds(
+                floating, {k: reader.get_slice(k).get_dtype() for k in found}, path
+            )
             tensors = {key: reader.get_tensor(key) for key in expected}
     except (SafetensorError, OSError, ValueError) as exc:
         raise ModelError(
@@ -174,6 +178,19 @@ def _check_tensor_shapes(
             raise ModelError(
                 f"{str(path)!r} does not match its settings: tensor {key} has shape "
                 f"{list(found[key])}, expected {list(shape)}"
+            )
+
+
+FLOAT_DTYPES = {"F16", "BF16", "F32", "F64"}  # safetensors names; halves are legitimate
+
+
+def _check_tensor_kinds(floating: set[str], dtypes: dict[str, str], path: Path) -> None:
+    """Weights must be stored as floats and counters as integers, never the other way."""
+    for key, dtype in dtypes.items():
+        if (key in floating) != (dtype in FLOAT_DTYPES):
+            raise ModelError(
+                f"{str(path)!r} does not match its settings: tensor {key} is stored as "
+                f"{dtype}, expected {'a float type' if key in floating else 'an integer type'}"
             )
 
 

@@ -167,15 +167,31 @@ def _tensors_changed(model: StegoModel, how: str) -> dict[str, torch.Tensor]:
         tensors["critic.extra"] = torch.zeros(1)
     elif how == "renamed":
         tensors["decoder.renamed"] = tensors.pop("decoder.output.weight")
+    elif how == "integer weights":
+        tensors["encoder.output.weight"] = tensors["encoder.output.weight"].to(torch.int8)
+    elif how == "float counter":
+        counter = next(k for k in tensors if k.endswith("num_batches_tracked"))
+        tensors[counter] = tensors[counter].float()
     return tensors
 
 
-@pytest.mark.parametrize("how", ["wrong shape", "missing", "unexpected", "renamed"])
+@pytest.mark.parametrize(
+    "how", ["wrong shape", "missing", "unexpected", "renamed", "integer weights", "float counter"]
+)
 def test_tensors_that_do_not_match_the_settings(small_model, tmp_path, how):
     path = tmp_path / "model.safetensors"
     save_file(_tensors_changed(small_model, how), str(path), _metadata(small_model.settings))
     with pytest.raises(ModelError, match="does not match"):
         load_model(path)
+
+
+def test_half_precision_weights_load(small_model, tmp_path):
+    tensors = {
+        k: v.half() if v.is_floating_point() else v for k, v in small_model.state_tensors().items()
+    }
+    path = tmp_path / "model.safetensors"
+    save_file(tensors, str(path), _metadata(small_model.settings))
+    assert load_model(path).settings == small_model.settings
 
 
 def test_settings_that_do_not_match_the_tensors(small_model, tmp_path):
