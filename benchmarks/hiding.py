@@ -33,6 +33,7 @@ from PIL import Image
 
 from stegcli.allocator import keep_freed_memory
 from stegcli.data import find_images
+from stegcli.evaluation import round_trip
 from stegcli.hiding import cover_capacity, hide, reveal
 from stegcli.models import resolve_model, shipped_models
 
@@ -45,26 +46,22 @@ def one_photo(path: Path, model, folder: Path, seed: int) -> dict:
         width, height = image.size
     room = cover_capacity(path, model).capacity_bytes
     payload = np.random.default_rng(seed).bytes(room)
-    stego = folder / f"{path.stem}.stego.png"
     row = {"photo": path.name, "width": width, "height": height, "capacity_bytes": room}
-    try:
-        started = time.perf_counter()
-        result = hide(path, payload, "payload.bin", stego, model, force=True)
-        row["encode_seconds"] = time.perf_counter() - started
-        started = time.perf_counter()
-        _, content, _ = reveal(stego, model)
-        row["decode_seconds"] = time.perf_counter() - started
+    # The round trip of stegcli evaluate: hide, then reveal the written PNG, errors as results.
+    trial = round_trip(path, payload, model, folder)
+    for key in ("encode_seconds", "decode_seconds"):
+        if getattr(trial, key) is not None:
+            row[key] = getattr(trial, key)
+    if trial.decode_seconds is not None:  # both hide and reveal ran
         row.update(
-            exact=content == payload,
-            psnr=result.psnr,
-            ssim=result.ssim,
-            refine_steps=result.refine_steps,
+            exact=trial.exact,
+            psnr=trial.psnr,
+            ssim=trial.ssim,
+            refine_steps=trial.refine_steps,
             net_bpp=room * 8 / (width * height),
         )
-    except Exception as exc:  # a failure is a result here, and is counted as one
-        row.update(exact=False, error=str(exc))
-    finally:
-        stego.unlink(missing_ok=True)
+    else:  # a failure is a result here, and is counted as one
+        row.update(exact=False, error=trial.error)
     return row
 
 

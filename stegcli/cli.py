@@ -449,6 +449,114 @@ def capacity(
     )
 
 
+@app.command()
+def evaluate(
+    inputs: Annotated[
+        list[Path],
+        typer.Argument(
+            metavar="IMAGE_OR_FOLDER",
+            help="Photos, or folders searched recursively for photos.",
+            show_default=False,
+        ),
+    ],
+    model: ModelOption = None,
+    fill: Annotated[
+        Optional[float],
+        typer.Option(
+            help="Hide this share of each photo's capacity, in (0, 1] (default: 1).",
+            show_default=False,
+        ),
+    ] = None,
+    payload_bytes: Annotated[
+        Optional[int],
+        typer.Option(help="Hide exactly this many bytes in every photo.", show_default=False),
+    ] = None,
+    trials: Annotated[int, typer.Option(help="Round trips per photo, each with fresh bytes.")] = 1,
+    passphrase: Annotated[
+        Optional[str], typer.Option(help="Encrypt the payloads with this passphrase.")
+    ] = None,
+    seed: Annotated[int, typer.Option(help="Seeds the payload bytes.")] = 0,
+    as_json: JsonOption = False,
+    plot: Annotated[
+        Optional[Path],
+        typer.Option(
+            help="Also draw net bits per pixel against PSNR at 25, 50, 75 and 100% of capacity "
+            "to this PNG: one curve for --model, or one per shipped model without it.",
+            show_default=False,
+        ),
+    ] = None,
+    force: Annotated[
+        bool, typer.Option("--force", help="Replace an existing --plot file.")
+    ] = False,
+) -> None:
+    """Hide random payloads in photos and read them back: recovery, bits per pixel, quality.
+
+    Each trial runs encode's and decode's code on a PNG in a temporary folder and reports
+    exact recovery, raw bit accuracy, net bits per pixel, PSNR, SSIM, refinement and time.
+    """
+    from stegcli import evaluation
+
+    keep_freed_memory()
+    evaluation.check_amount(fill, payload_bytes, trials)
+    passphrase = passphrase or None
+    if plot is not None:
+        render.require_matplotlib()
+        if plot.suffix.lower() != ".png":
+            raise InputError(f"--plot writes a PNG; name it *.png, not {str(plot)!r}")
+        if plot.exists() and not force:
+            raise InputError(f"{str(plot)!r} already exists; give --force to replace it")
+    photos = evaluation.collect_photos(inputs)
+    chosen = _hiding_model(model)
+    if plot is None:
+        plotted = []
+    elif model:
+        plotted = [(model if model in shipped_models() else Path(model).stem, chosen)]
+    else:
+        names = sorted(shipped_models(), key=lambda name: name != DEFAULT_MODEL_NAME)
+        plotted = [(name, resolve_model(name)) for name in names] or [("default", chosen)]
+    fills = evaluation.PLOT_FILLS
+    total = len(photos) * trials * (1 + len(fills) * len(plotted))
+    with render.CountProgress(stderr, total) as progress:
+        report = evaluation.evaluate(
+            photos, chosen, fill=fill, size=payload_bytes, trials=trials, seed=seed,
+            passphrase=passphrase, progress=progress,
+        )  # fmt: skip
+        curves = [
+            evaluation.quality_curve(
+                photos,
+                plotted_model,
+                fills,
+                trials=trials,
+                seed=seed,
+                passphrase=passphrase,
+                progress=progress,
+                name=name,
+            )
+            for name, plotted_model in plotted
+        ]
+    if plot is not None:
+        try:
+            render.quality_plot(curves, len(photos), plot, overwrite=force)
+        except FileExistsError:
+            raise InputError(f"{str(plot)!r} already exists; give --force to replace it") from None
+        except OSError as exc:
+            raise InputError(f"could not write {str(plot)!r}: {exc.strerror or exc}") from None
+
+    if as_json:
+        result = report.to_dict()
+        if plot is not None:
+            result["plot"] = {"output": str(plot), "curves": curves}
+        print(json.dumps(render.finite(result), indent=2))
+        return
+    stdout.print(render.evaluation_table(report, wide=stdout.width >= 100))
+    failures = render.evaluation_failures(report)
+    if failures is not None:
+        stdout.print(failures)
+    stdout.print(render.evaluation_summary(report.summary()))
+    if plot is not None:
+        _note(f"plot written to {plot}")
+
+
 def main() -> None:
     """Entry point of the ``stegcli`` console script."""
     app()

@@ -281,3 +281,218 @@ def byte_size(count: int) -> str:
         if count >= scale:
             return f"{count:,} bytes ({count / scale:.1f} {unit})"
     return f"{count:,} bytes"
+
+
+# ----- evaluate
+
+
+class CountProgress:
+    """A transient progress bar on stderr over a known number of trials.
+
+    Call it with (what runs now, trials finished since the last call), as
+    :func:`stegcli.evaluation.evaluate` reports them. Nothing is shown when stderr is not a
+    terminal, so logs stay clean.
+    """
+
+    def __init__(self, console: Console, total: int) -> None:
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            TextColumn,
+            TimeRemainingColumn,
+        )
+
+        self.enabled = console.is_terminal
+        self.progress = Progress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeRemainingColumn(),
+            console=console,
+            transient=True,
+        )
+        self.task = self.progress.add_task("evaluating", total=total)
+
+    def __enter__(self) -> CountProgress:
+        if self.enabled:
+            self.progress.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self.enabled:
+            self.progress.stop()
+
+    def __call__(self, label: str, finished: int) -> None:
+        if self.enabled:
+            self.progress.update(self.task, advance=finished, description=label)
+
+
+def finite(value: object) -> object:
+    """``value`` with every infinite or NaN float inside it replaced by None, for JSON."""
+    if isinstance(value, float) and (math.isinf(value) or math.isnan(value)):
+        return None
+    if isinstance(value, dict):
+        return {key: finite(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [finite(item) for item in value]
+    return value
+
+
+def _cell(value: object, spec: str) -> str:
+    return "–" if value is None else format(value, spec)
+
+
+def evaluation_table(report, wide: bool) -> Table:
+    """One row per photo: payload, exact trials and the medians of the exact trials.
+
+    The share of capacity hidden is in the title with --fill, in a column with an exact size.
+    wide: room for the encode and decode seconds too (the summary always has them).
+    """
+    amount = "" if report.fill is None else f", {report.fill:.0%} of capacity"
+    trials = "one trial a photo"
+    if report.trials > 1:
+        trials = f"medians of the exact ones of {report.trials} trials a photo"
+    table = Table(
+        title=f"{report.model}{amount}: {trials}",
+        box=box.SIMPLE_HEAD,
+        pad_edge=False,
+        padding=(0, 1, 0, 0),
+        title_justify="left",
+    )
+    table.add_column("photo", overflow="fold", min_width=10)
+    columns = ["bytes", "fill", "exact", "bit acc", "net bpp", "PSNR", "SSIM", "refine",
+               "enc s", "dec s"]  # fmt: skip
+    if report.fill is not None:
+        columns.remove("fill")
+    if not wide:
+        columns = columns[:-2]
+    for column in columns:
+        table.add_column(column, justify="right", no_wrap=True)
+    for photo in report.photos:
+        cells = {"bytes": _cell(photo.payload_bytes, ",")}
+        exact = sum(t.exact for t in photo.trials)
+        cells["exact"] = f"{exact}/{report.trials}"
+        if photo.attempted:
+            m = photo.medians()
+            cells.update(
+                {
+                    "fill": _cell(photo.payload_bytes / photo.capacity_bytes, ".0%")
+                    if photo.capacity_bytes else "–",
+                    "bit acc": _cell(m["bit_accuracy"], ".4f"),
+                    "net bpp": _cell(photo.net_bpp, ".3f"),
+                    "PSNR": _cell(m["psnr"], ".2f"),
+                    "SSIM": _cell(m["ssim"], ".4f"),
+                    "refine": _cell(m["refine_steps"], "g"),
+                    "enc s": _cell(m["encode_seconds"], ".2f"),
+                    "dec s": _cell(m["decode_seconds"], ".2f"),
+                }
+            )  # fmt: skip
+        table.add_row(
+            Path(photo.photo).name,
+            *(cells.get(column, "–") for column in columns),
+            style=None if exact == report.trials else "red",
+        )
+    return table
+
+
+_SUMMARY_LABELS = {
+    "net_bpp": ("net bits per pixel", ".3f"),
+    "bit_accuracy": ("raw bit accuracy", ".4f"),
+    "psnr": ("PSNR (dB)", ".2f"),
+    "ssim": ("SSIM", ".4f"),
+    "refine_steps": ("refinement rounds", "g"),
+    "encode_seconds": ("encode seconds", ".2f"),
+    "decode_seconds": ("decode seconds", ".2f"),
+}
+
+
+def evaluation_summary(summary: dict) -> Table:
+    """Median and worst of each figure over the exact trials, under the exact share."""
+    share = summary["exact_share"]
+    title = (
+        f"{summary['exact']} of {summary['trials']} trials recovered exactly ({share:.0%})"
+        if share is not None
+        else "no trials"
+    )
+    table = Table(title=title, box=box.SIMPLE_HEAD, pad_edge=False, title_justify="left")
+    for column in ("over the exact trials", "median", "worst"):
+        table.add_column(column, justify="left" if column.startswith("over") else "right")
+    for name, (label, spec) in _SUMMARY_LABELS.items():
+        figure = summary[name]
+        table.add_row(label, _cell(figure["median"], spec), _cell(figure["worst"], spec))
+    return table
+
+
+def evaluation_failures(report) -> Table | None:
+    """The photos not attempted and the trials not recovered, with the reason; None if none."""
+    rows = []
+    for photo in report.photos:
+        name = Path(photo.photo).name
+        if not photo.attempted:
+            rows.append((name, "–", photo.error or ""))
+        rows += [(name, str(t.trial), t.error or "") for t in photo.trials if not t.exact]
+    if not rows:
+        return None
+    table = Table(title="not recovered", box=box.SIMPLE_HEAD, pad_edge=False, title_justify="left")
+    table.add_column("photo", no_wrap=True)
+    table.add_column("trial", justify="right")
+    table.add_column("reason", overflow="fold")
+    for row in rows:
+        table.add_row(*row)
+    return table
+
+
+PLOT_HINT = "pip install 'stegcli[plot]'"
+
+
+def require_matplotlib() -> None:
+    """Raise an InputError saying how to install matplotlib when it is missing."""
+    from stegcli.errors import InputError
+
+    try:
+        import matplotlib  # noqa: F401
+        from matplotlib.backends.backend_agg import FigureCanvasAgg  # noqa: F401
+    except ImportError:
+        raise InputError(f"--plot needs matplotlib, which is not installed: {PLOT_HINT}") from None
+
+
+def quality_plot(curves: list[dict], photos: int, path: Path, overwrite: bool) -> None:
+    """Net bits per pixel (x) against PSNR (y), one curve per model, written atomically as PNG.
+
+    curves: from :func:`stegcli.evaluation.quality_curve`. A hollow marker is a payload
+    size at which some trial was not recovered exactly.
+    """
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    from stegcli.files import atomic_write
+
+    figure = Figure(figsize=(6.4, 4.8), dpi=100)
+    FigureCanvasAgg(figure)
+    axes = figure.add_subplot()
+    for curve in curves:
+        points = [p for p in curve["points"] if p["net_bpp"] is not None and p["psnr"] is not None]
+        if not points:
+            continue
+        xs, ys = [p["net_bpp"] for p in points], [p["psnr"] for p in points]
+        (line,) = axes.plot(xs, ys, marker="o", label=f"{curve['name']} (depth {curve['depth']})")
+        for p in points:
+            if p["exact_share"] < 1:
+                axes.plot(p["net_bpp"], p["psnr"], marker="o", markerfacecolor="white",
+                          color=line.get_color())  # fmt: skip
+            axes.annotate(f"{p['fill']:.0%}", (p["net_bpp"], p["psnr"]), fontsize=8,
+                          textcoords="offset points", xytext=(4, 4))  # fmt: skip
+    axes.set_xlabel("net bits per pixel (payload bytes × 8 ÷ pixels)")
+    axes.set_ylabel("PSNR (dB), median")
+    axes.set_title(
+        f"Payload against quality, median over {photos} photo{'s' * (photos != 1)}"
+        " (labels: share of capacity)",
+        fontsize=10,
+    )
+    axes.margins(x=0.1, y=0.15)
+    axes.grid(True, alpha=0.3)
+    if axes.get_legend_handles_labels()[0]:
+        axes.legend()
+    figure.tight_layout()
+    atomic_write(path, lambda temporary: figure.savefig(temporary, format="png"), overwrite)
