@@ -49,3 +49,35 @@ def test_hiding_benchmark_smoke(tmp_path):
     assert summary["photos"] == 1 and summary["exact"] == 1
     assert summary["median_net_bpp"] > 0 and summary["median_psnr"] > 30
     assert "| default | 1 of 1 |" in completed.stdout
+
+
+def test_stealth_benchmark_smoke(tmp_path):
+    out = tmp_path / "stealth.json"
+    completed = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "stealth.py"), "--smoke", "--json", str(out)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert completed.returncode == 0, completed.stderr[-2000:]
+    report = json.loads(out.read_text())
+    sets = report["sets"]
+    assert list(sets) == ["cover", "stegcli:default", "lsb:default", "lsb:full"]
+    assert sets["cover"]["images"] == sets["lsb:full"]["images"] == 4
+    assert sets["stegcli:default"]["images"] == sets["lsb:default"]["images"] >= 1
+    for summary in sets.values():
+        assert 0 <= summary["median_chi2_p"] <= 1
+        assert 0 <= summary["rs_detection_rate"] <= 1 and 0 <= summary["chi2_detection_rate"] <= 1
+    assert sets["lsb:default"]["median_bpp"] == sets["stegcli:default"]["median_bpp"] > 0
+    # Full-capacity LSB replacement is what both classical detectors are built for: RS
+    # estimates a message length near 1 against near 0 for covers, and χ² finds the pairs
+    # of values equalised.
+    covers = [p["sets"]["cover"] for p in report["photos"]]
+    full = [p["sets"]["lsb:full"] for p in report["photos"]]
+    assert max(c["rs_estimate"] for c in covers) < 0.3
+    assert min(f["rs_estimate"] for f in full) > 0.6
+    assert min(f["chi2_p"] for f in full) > 0.9
+    assert sets["lsb:full"]["rs_detection_rate"] == 1
+    for key in ("stegcli:default", "lsb:default"):
+        assert 0 <= report["cnn"][key]["test_accuracy"] <= 1
+    assert "| stegcli default |" in completed.stdout and "| cover |" in completed.stdout
