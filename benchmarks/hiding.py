@@ -1,12 +1,13 @@
-"""Hide and reveal on real photos: exact recovery at full capacity, net bits per pixel, quality.
+"""Hide and reveal on real photos: exact recovery, net bits per pixel and quality.
 
 For every model and every photo: ask ``capacity`` what the photo holds, hide that many random
-bytes with ``encode`` (in-process, the same code as the command), decode the written PNG and
-compare bytes. Reports the exact-recovery rate, the net payload in bits per pixel
-(payload bytes × 8 ÷ pixels), PSNR and SSIM of the stego images, and encode and decode
-seconds, as medians over the photos.
+bytes (or ``--fills`` shares of it) with ``encode`` (in-process, the same code as the
+command), decode the written PNG and compare bytes. Reports the exact-recovery rate, the
+net payload in bits per pixel (payload bytes × 8 ÷ pixels), PSNR and SSIM of the stego
+images, and encode and decode seconds, as medians over the photos.
 
-    python benchmarks/hiding.py --photos ../shared/data/val --json runs/hiding.json
+    python benchmarks/hiding.py --photos ../shared/data/val --fills 1 0.5 0.25 \
+        --json runs/hiding.json
 
 ``--speed`` also times a 512×512 crop and a 12-megapixel photo (a val photo upscaled to
 4000×3000), each in a fresh process so that its peak memory is its own, ``--repeats`` times.
@@ -40,13 +41,14 @@ from stegcli.models import resolve_model, shipped_models
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def one_photo(path: Path, model, folder: Path, seed: int) -> dict:
-    """Full-capacity round trip of one photo; never raises for a failed trial."""
+def one_photo(path: Path, model, folder: Path, seed: int, room: int, fill: float = 1.0) -> dict:
+    """Round trip of ``fill`` × the photo's capacity ``room``; never raises for a failure."""
     with Image.open(path) as image:
         width, height = image.size
-    room = cover_capacity(path, model).capacity_bytes
-    payload = np.random.default_rng(seed).bytes(room)
+    size = int(room * fill)
+    payload = np.random.default_rng(seed).bytes(size)
     row = {"photo": path.name, "width": width, "height": height, "capacity_bytes": room}
+    row.update(fill=fill, payload_bytes=size)
     # The round trip of stegcli evaluate: hide, then reveal the written PNG, errors as results.
     trial = round_trip(path, payload, model, folder)
     for key in ("encode_seconds", "decode_seconds"):
@@ -58,14 +60,14 @@ def one_photo(path: Path, model, folder: Path, seed: int) -> dict:
             psnr=trial.psnr,
             ssim=trial.ssim,
             refine_steps=trial.refine_steps,
-            net_bpp=room * 8 / (width * height),
+            net_bpp=size * 8 / (width * height),
         )
     else:  # a failure is a result here, and is counted as one
         row.update(exact=False, error=trial.error)
     return row
 
 
-def summarise(rows: list[dict]) -> dict:
+def summarise(rows: list[dict], model: str, fill: float) -> dict:
     done = [r for r in rows if "psnr" in r]
 
     def median(key: str) -> float | None:
@@ -73,6 +75,8 @@ def summarise(rows: list[dict]) -> dict:
         return statistics.median(values) if values else None
 
     return {
+        "model": model,
+        "fill": fill,
         "photos": len(rows),
         "exact": sum(r["exact"] for r in rows),
         "median_capacity_bytes": statistics.median(r["capacity_bytes"] for r in rows),
@@ -143,16 +147,17 @@ def speed(photos: list[Path], model: str, repeats: int, folder: Path) -> list[di
 
 def markdown(summaries: dict[str, dict], speeds: list[dict]) -> str:
     lines = [
-        "| model | photos recovered exactly at full capacity | net bpp, median (min) "
+        "| model | payload (share of capacity) | photos recovered exactly | net bpp, median (min) "
         "| PSNR dB, median (min) | SSIM | encode s | decode s | photos refined |",
-        "|---|---|---|---|---|---|---|---|",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
-    for name, s in summaries.items():
+    for s in summaries.values():
+        head = f"| {s['model']} | {s['fill']:.0%} | {s['exact']} of {s['photos']}"
         if s["median_psnr"] is None:
-            lines.append(f"| {name} | {s['exact']} of {s['photos']} | – | – | – | – | – | – |")
+            lines.append(f"{head} | – | – | – | – | – | – |")
             continue
         lines.append(
-            f"| {name} | {s['exact']} of {s['photos']} | {s['median_net_bpp']:.3f} "
+            f"{head} | {s['median_net_bpp']:.3f} "
             f"({s['min_net_bpp']:.3f}) | {s['median_psnr']:.2f} ({s['min_psnr']:.2f}) "
             f"| {s['median_ssim']:.4f} | {s['median_encode_seconds']:.2f} "
             f"| {s['median_decode_seconds']:.2f} | {s['photos_refined']} |"
@@ -177,6 +182,8 @@ def main() -> None:
     parser.add_argument("--photos", type=Path, default=ROOT.parent / "shared" / "data" / "val")
     parser.add_argument("--models", nargs="*", default=None, help="default: every shipped model")
     parser.add_argument("--limit", type=int, default=None, help="use only the first N photos")
+    parser.add_argument("--fills", type=float, nargs="+", default=[1.0],
+                        help="shares of each photo's capacity to hide (default: 1)")
     parser.add_argument("--speed", action="store_true")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--json", type=Path)
@@ -201,9 +208,15 @@ def main() -> None:
     summaries, rows = {}, {}
     for name in names:
         model = resolve_model(name)
-        rows[name] = [one_photo(p, model, folder, seed=i) for i, p in enumerate(photos)]
-        summaries[name] = summarise(rows[name])
-        print(f"{name}: {json.dumps(summaries[name])}", file=sys.stderr)
+        rooms = [cover_capacity(p, model).capacity_bytes for p in photos]
+        for fill in args.fills:
+            key = f"{name} {fill:.0%}"
+            rows[key] = [
+                one_photo(p, model, folder, seed=i, room=room, fill=fill)
+                for i, (p, room) in enumerate(zip(photos, rooms))
+            ]
+            summaries[key] = summarise(rows[key], name, fill)
+            print(f"{key}: {json.dumps(summaries[key])}", file=sys.stderr, flush=True)
     speeds = speed(photos, names[0], args.repeats, folder) if args.speed else []
     report = {
         "command": " ".join(["python", "benchmarks/hiding.py", *sys.argv[1:]]),

@@ -45,10 +45,10 @@ def test_hiding_benchmark_smoke(tmp_path):
     )
     assert completed.returncode == 0, completed.stderr[-2000:]
     report = json.loads(out.read_text())
-    summary = report["summaries"]["default"]
+    summary = report["summaries"]["default 100%"]
     assert summary["photos"] == 1 and summary["exact"] == 1
     assert summary["median_net_bpp"] > 0 and summary["median_psnr"] > 30
-    assert "| default | 1 of 1 |" in completed.stdout
+    assert "| default | 100% | 1 of 1 |" in completed.stdout
 
 
 def test_stealth_benchmark_smoke(tmp_path):
