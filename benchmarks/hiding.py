@@ -10,7 +10,8 @@ images, and encode and decode seconds, as medians over the photos.
         --json runs/hiding.json
 
 ``--speed`` also times a 512×512 crop and a 12-megapixel photo (a val photo upscaled to
-4000×3000), each in a fresh process so that its peak memory is its own, ``--repeats`` times.
+4000×3000), each in a fresh process so that its peak memory is its own, ``--repeats`` times;
+``--speed-only`` skips the round trips, to time on an otherwise idle machine.
 ``--smoke`` runs one small photo with the default model, for the test suite.
 """
 
@@ -185,6 +186,7 @@ def main() -> None:
     parser.add_argument("--fills", type=float, nargs="+", default=[1.0],
                         help="shares of each photo's capacity to hide (default: 1)")
     parser.add_argument("--speed", action="store_true")
+    parser.add_argument("--speed-only", action="store_true", help="--speed, no round trips")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--json", type=Path)
     parser.add_argument("--smoke", action="store_true")
@@ -206,7 +208,7 @@ def main() -> None:
         photos = find_images(args.photos)[: args.limit]
         names = args.models or list(shipped_models())
     summaries, rows = {}, {}
-    for name in names:
+    for name in [] if args.speed_only else names:
         model = resolve_model(name)
         rooms = [cover_capacity(p, model).capacity_bytes for p in photos]
         for fill in args.fills:
@@ -217,7 +219,8 @@ def main() -> None:
             ]
             summaries[key] = summarise(rows[key], name, fill)
             print(f"{key}: {json.dumps(summaries[key])}", file=sys.stderr, flush=True)
-    speeds = speed(photos, names[0], args.repeats, folder) if args.speed else []
+    timed = args.speed or args.speed_only
+    speeds = speed(photos, names[0], args.repeats, folder) if timed else []
     report = {
         "command": " ".join(["python", "benchmarks/hiding.py", *sys.argv[1:]]),
         "machine": f"{platform.machine()}, {os.cpu_count()} cores, "
