@@ -313,10 +313,8 @@ def encode(
         ("encrypted", "yes (AES-256-GCM)" if key else "no"),
         ("PSNR", f"{result.psnr:.2f} dB"),
         ("SSIM", f"{result.ssim:.4f}"),
-        (
-            "raw bit errors",
-            f"{result.raw_bit_errors:,}, corrected; refined {result.refine_steps}×",
-        ),
+        ("raw bit errors", f"{result.raw_bit_errors:,} (within what decode corrects)"),
+        ("refinement", f"{result.refine_steps} round{'' if result.refine_steps == 1 else 's'}"),
         ("model", chosen.source),
         ("time", f"{result.seconds:.1f} s"),
     ]
