@@ -510,7 +510,7 @@ class Trainer:
         info = {
             "validation": self.history[-1] if self.history else {},
             "epochs": self.epoch,
-            "training_seconds": round(self.seconds, 1),
+            "training_seconds": round(self.seconds, 3),
             "training_images": len(self.paths),
             "crop": self.config.crop,
             "batch_size": self.config.batch_size,
