@@ -163,9 +163,11 @@ def markdown(summaries: dict[str, dict], speeds: list[dict]) -> str:
             f"| {s['median_ssim']:.4f} | {s['median_encode_seconds']:.2f} "
             f"| {s['median_decode_seconds']:.2f} | {s['photos_refined']} |"
         )
+    if not summaries:  # --speed-only: the speed table alone
+        lines = []
     if speeds:
         lines += [
-            "",
+            "" if lines else None,
             "| image | model | payload | encode s (median) | decode s (median) | peak memory |",
             "|---|---|---|---|---|---|",
         ]
@@ -175,7 +177,7 @@ def markdown(summaries: dict[str, dict], speeds: list[dict]) -> str:
                 f"| {s['median_encode_seconds']:.1f} | {s['median_decode_seconds']:.1f} "
                 f"| {s['max_peak_rss_mib']:.0f} MiB |"
             )
-    return "\n".join(lines)
+    return "\n".join(line for line in lines if line is not None)
 
 
 def main() -> None:
