@@ -20,6 +20,7 @@ from typer.core import TyperGroup
 from stegcli import __version__, render
 from stegcli.allocator import keep_freed_memory
 from stegcli.errors import InputError, ModelError, StegcliError
+from stegcli.files import exists_error, refuse_existing
 from stegcli.losscheck import check_losses
 from stegcli.losses import LossWeights
 from stegcli.models import (
@@ -280,8 +281,7 @@ def encode(
     keep_freed_memory()
     output = output or Path(f"{cover.stem}.stego.png")
     check_output_name(output)
-    if output.exists() and not force:
-        raise InputError(f"{str(output)!r} already exists; give --force to replace it")
+    refuse_existing(output, force)
     content, name = _read_secret(secret)
     key = _passphrase(passphrase, ask_passphrase, confirm=True)
     chosen = _hiding_model(model)
@@ -358,8 +358,8 @@ def decode(
     from stegcli.hiding import reveal
 
     keep_freed_memory()
-    if output not in (None, "-") and Path(output).exists() and not force:
-        raise InputError(f"{output!r} already exists; give --force to replace it")
+    if output not in (None, "-"):
+        refuse_existing(output, force)
     key = _passphrase(passphrase, ask_passphrase, confirm=False)
     # Without --model, every shipped model is tried, the default first: an image decodes
     # without its maker having to remember which model wrote it.
@@ -377,7 +377,7 @@ def decode(
         try:
             atomic_write(Path(target), lambda path: path.write_bytes(content), overwrite=force)
         except FileExistsError:
-            raise InputError(f"{target!r} already exists; give --force to replace it") from None
+            raise exists_error(target) from None
         except OSError as exc:
             raise InputError(f"could not write {target!r}: {exc.strerror or exc}") from None
     seconds = time.perf_counter() - started
@@ -501,8 +501,7 @@ def evaluate(
         render.require_matplotlib()
         if plot.suffix.lower() != ".png":
             raise InputError(f"--plot writes a PNG; name it *.png, not {str(plot)!r}")
-        if plot.exists() and not force:
-            raise InputError(f"{str(plot)!r} already exists; give --force to replace it")
+        refuse_existing(plot, force)
     photos = evaluation.collect_photos(inputs)
     chosen = _hiding_model(model)
     if plot is None:
@@ -536,7 +535,7 @@ def evaluate(
         try:
             render.quality_plot(curves, len(photos), plot, overwrite=force)
         except FileExistsError:
-            raise InputError(f"{str(plot)!r} already exists; give --force to replace it") from None
+            raise exists_error(plot) from None
         except OSError as exc:
             raise InputError(f"could not write {str(plot)!r}: {exc.strerror or exc}") from None
 

@@ -7,6 +7,23 @@ import os
 import tempfile
 from pathlib import Path
 
+from stegcli.errors import InputError
+
+
+def exists_error(path: str | Path) -> InputError:
+    """The error for an output that exists and may not be replaced."""
+    return InputError(f"{str(path)!r} already exists; give --force to replace it")
+
+
+def refuse_existing(path: str | Path, force: bool) -> None:
+    """Fail before any work when ``path`` exists and --force was not given.
+
+    Only an early, friendly check: :func:`atomic_write` with ``overwrite=False`` is what
+    makes sure nothing is replaced if the file appears in the meantime.
+    """
+    if not force and Path(path).exists():
+        raise exists_error(path)
+
 
 def atomic_write(path: Path, write, overwrite: bool = True) -> None:
     """Call ``write(temporary_path)``, then rename the result onto ``path``.

@@ -26,7 +26,7 @@ from stegcli import container
 from stegcli.container import HEADER_SLOTS, Header, PayloadError
 from stegcli.embedding import decode_tiled, encode_tiled, refine
 from stegcli.errors import ImageError, InputError, StegcliError
-from stegcli.files import atomic_write
+from stegcli.files import atomic_write, exists_error, refuse_existing
 from stegcli.imaging import LoadedImage, load_image, pixels_to_tensor, tensor_to_pixels
 from stegcli.layout import Layout
 from stegcli.metrics import psnr, ssim
@@ -107,7 +107,7 @@ def hide(
     """Hide ``content`` (stored under ``name``) in the cover, writing the stego PNG."""
     started = time.perf_counter()
     check_output_name(output)
-    _refuse_existing(output, force)
+    refuse_existing(output, force)
     image = load_image(cover_path)
     _check_size(image)
     model.eval()
@@ -183,7 +183,7 @@ def hide(
     try:
         atomic_write(output, write_and_verify, overwrite=force)
     except FileExistsError:  # appeared since the check above: never report it as written
-        raise InputError(f"{str(output)!r} already exists; give --force to replace it") from None
+        raise exists_error(output) from None
     except OSError as exc:
         raise HidingError(f"could not write {str(output)!r}: {exc.strerror or exc}") from None
 
@@ -198,11 +198,6 @@ def hide(
         seconds=time.perf_counter() - started,
         notes=_cover_notes(image),
     )
-
-
-def _refuse_existing(output: Path, force: bool) -> None:
-    if output.exists() and not force:
-        raise InputError(f"{str(output)!r} already exists; give --force to replace it")
 
 
 def _stage(progress: Progress | None, stage: str):
