@@ -226,14 +226,11 @@ class RichTrainingReporter:
         self.console.print(table)
 
 
-class StageProgress:
-    """A transient progress bar on stderr for the stages of encode and decode.
+class _TransientBar:
+    """A progress bar on stderr that disappears when done; shown only on a terminal, so
+    logs stay clean. Use as a context manager."""
 
-    Use as a context manager; call it with (stage, done, total) as the core reports them.
-    Nothing is shown when stderr is not a terminal, so logs stay clean.
-    """
-
-    def __init__(self, console: Console) -> None:
+    def __init__(self, console: Console, *extra_columns) -> None:
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
         self.enabled = console.is_terminal
@@ -241,12 +238,12 @@ class StageProgress:
             TextColumn("{task.description}"),
             BarColumn(),
             MofNCompleteColumn(),
+            *extra_columns,
             console=console,
             transient=True,
         )
-        self.tasks: dict[str, int] = {}
 
-    def __enter__(self) -> StageProgress:
+    def __enter__(self):
         if self.enabled:
             self.progress.start()
         return self
@@ -254,6 +251,17 @@ class StageProgress:
     def __exit__(self, *exc) -> None:
         if self.enabled:
             self.progress.stop()
+
+
+class StageProgress(_TransientBar):
+    """A transient progress bar on stderr for the stages of encode and decode.
+
+    Call it with (stage, done, total) as the core reports them.
+    """
+
+    def __init__(self, console: Console) -> None:
+        super().__init__(console)
+        self.tasks: dict[str, int] = {}
 
     def __call__(self, stage: str, done: int, total: int) -> None:
         if not self.enabled:
@@ -286,42 +294,18 @@ def byte_size(count: int) -> str:
 # ----- evaluate
 
 
-class CountProgress:
+class CountProgress(_TransientBar):
     """A transient progress bar on stderr over a known number of trials.
 
     Call it with (what runs now, trials finished since the last call), as
-    :func:`stegcli.evaluation.evaluate` reports them. Nothing is shown when stderr is not a
-    terminal, so logs stay clean.
+    :func:`stegcli.evaluation.evaluate` reports them.
     """
 
     def __init__(self, console: Console, total: int) -> None:
-        from rich.progress import (
-            BarColumn,
-            MofNCompleteColumn,
-            Progress,
-            TextColumn,
-            TimeRemainingColumn,
-        )
+        from rich.progress import TimeRemainingColumn
 
-        self.enabled = console.is_terminal
-        self.progress = Progress(
-            TextColumn("{task.description}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TimeRemainingColumn(),
-            console=console,
-            transient=True,
-        )
+        super().__init__(console, TimeRemainingColumn())
         self.task = self.progress.add_task("evaluating", total=total)
-
-    def __enter__(self) -> CountProgress:
-        if self.enabled:
-            self.progress.start()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        if self.enabled:
-            self.progress.stop()
 
     def __call__(self, label: str, finished: int) -> None:
         if self.enabled:
