@@ -160,8 +160,8 @@ def _rs_groups(pixels: np.ndarray) -> np.ndarray:
 
 
 def _flip(x: np.ndarray, mask: np.ndarray) -> np.ndarray:
-    """Fridrich's flipping: F1 (0↔1, 2↔3, …) where the mask is 1, the shifted
-    F−1 (−1↔0, 1↔2, …; F−1(x) = F1(x + 1) − 1) where it is −1, nothing where it is 0."""
+    """Fridrich's flipping: F1 (0↔1, 2↔3, …) where the mask is 1, the shifted F−1
+    (−1↔0, 1↔2, …; F−1(x) = F1(x + 1) − 1) where it is −1, nothing where it is 0."""
     positive = x ^ 1
     negative = ((x + 1) ^ 1) - 1
     return np.where(mask == 1, positive, np.where(mask == -1, negative, x))

@@ -29,6 +29,13 @@ def crop_sample(
     return path
 
 
+@pytest.fixture(scope="module")
+def cover(tmp_path_factory) -> Path:
+    """A 161×119 crop (odd sizes) of a sample photo: the cover of the hiding tests."""
+    folder = tmp_path_factory.mktemp("covers")
+    return crop_sample("skimage_coffee.png", (300, 120, 461, 239), folder / "coffee.png")
+
+
 @pytest.fixture
 def small_png(tmp_path: Path) -> Path:
     """A 23×17 RGB PNG cut from a real photo (odd height and width)."""

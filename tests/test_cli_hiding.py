@@ -39,13 +39,6 @@ def in_tmp(tmp_path, monkeypatch):
     monkeypatch.delenv("STEGCLI_PASSPHRASE", raising=False)
 
 
-@pytest.fixture(scope="module")
-def cover(tmp_path_factory) -> Path:
-    """A 161×119 crop (odd sizes) of a sample photo."""
-    folder = tmp_path_factory.mktemp("covers")
-    return crop_sample("skimage_coffee.png", (300, 120, 461, 239), folder / "coffee.png")
-
-
 def capacity(path: Path, *extra) -> int:
     result = run("capacity", path, "--json", *extra)
     assert result.exit_code == 0, result.stderr

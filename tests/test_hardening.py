@@ -69,13 +69,6 @@ def in_tmp(tmp_path, monkeypatch):
 
 
 @pytest.fixture(scope="module")
-def cover(tmp_path_factory) -> Path:
-    """The same 161×119 crop test_cli_hiding.py uses."""
-    folder = tmp_path_factory.mktemp("covers")
-    return crop_sample("skimage_coffee.png", (300, 120, 461, 239), folder / "coffee.png")
-
-
-@pytest.fixture(scope="module")
 def stego(cover, tmp_path_factory) -> tuple[Path, bytes]:
     """A stego image of the cover holding a small file, and that file."""
     folder = tmp_path_factory.mktemp("stego")
