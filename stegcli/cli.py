@@ -416,9 +416,7 @@ def capacity(
             "width": space.width,
             "height": space.height,
             "depth": space.depth,
-            "parity_bytes": space.strength.nsym,
-            "copies": space.strength.repeat,
-            "erasure_threshold": space.strength.erase_eighths / 8,
+            "code_rate": space.strength.rate,
             "trial_bit_error_rate": round(space.strength.bit_error_rate, 6),
             "bits_per_pixel": round(space.capacity_bytes * 8 / (space.width * space.height), 4),
         }
@@ -437,9 +435,7 @@ def capacity(
                 ("model", f"{chosen.source}, {space.depth} bits per pixel"),
                 (
                     "error correction",
-                    f"Reed-Solomon, {space.strength.nsym} parity bytes per 255, "
-                    f"{space.strength.repeat} cop{'y' if space.strength.repeat == 1 else 'ies'}, "
-                    f"erasures under {space.strength.erase_eighths / 8:g}",
+                    f"LDPC, rate {space.strength.rate} at full capacity",
                 ),
                 ("trial bit errors", f"{space.strength.bit_error_rate:.2%}"),
             ],

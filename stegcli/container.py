@@ -42,11 +42,13 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
 
+from stegcli import ldpc
 from stegcli.ecc import ECCError, decode_blocks, decode_blocks_partial, encode_blocks
 from stegcli.errors import StegcliError
 
 MAGIC = b"SGCL"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # what encode writes; decode reads versions 1 and 2
+READ_VERSIONS = (1, 2)
 FLAG_COMPRESSED = 0x01
 FLAG_ENCRYPTED = 0x02
 
@@ -78,6 +80,16 @@ class Header:
     repeat: int
     body_length: int
     erase_eighths: int = 0  # bytes read with less confidence than this/8 are erasures
+    code: int | None = None  # format 2: the LDPC rate (ldpc.RATES index); None: format 1
+
+    @classmethod
+    def ldpc(cls, flags: int, body_length: int, code: int) -> Header:
+        """A format-2 header: the body protected by the LDPC code of rate ldpc.RATES[code]."""
+        return cls(flags, 0, 1, body_length, 0, code)
+
+    @property
+    def version(self) -> int:
+        return 1 if self.code is None else 2
 
     @property
     def erase_threshold(self) -> float:
@@ -93,15 +105,12 @@ class Header:
 
     def prefix(self) -> bytes:
         """The first 16 bytes: what the checksum and the encryption authenticate."""
+        if self.code is not None:  # format 2: the code in byte 6, bytes 7 … 11 zero
+            fields = (self.code, 0, 0)
+        else:
+            fields = (self.nsym, self.repeat, self.erase_eighths)
         return struct.pack(
-            ">4sBBBBB3xI",
-            MAGIC,
-            FORMAT_VERSION,
-            self.flags,
-            self.nsym,
-            self.repeat,
-            self.erase_eighths,
-            self.body_length,
+            ">4sBBBBB3xI", MAGIC, self.version, self.flags, *fields, self.body_length
         )
 
     def to_bytes(self) -> bytes:
@@ -116,24 +125,28 @@ class Header:
         magic, version, flags, nsym, repeat, erase_eighths, reserved, body_length, crc = fields
         if magic != MAGIC or crc != zlib.crc32(data[:16]):
             raise PayloadError(NOT_FOUND)
-        if version != FORMAT_VERSION:
+        if version not in READ_VERSIONS:
             raise PayloadError(
                 f"this image holds a payload of format version {version}; this stegcli reads "
-                f"version {FORMAT_VERSION}: use a stegcli release that supports it"
+                f"versions {', '.join(map(str, READ_VERSIONS))}: use a stegcli release that "
+                "supports it"
             )
-        if (
-            flags & ~(FLAG_COMPRESSED | FLAG_ENCRYPTED)
-            or not 2 <= nsym < BLOCK
-            or nsym % 2
-            or not 1 <= repeat <= MAX_REPEAT
-            or reserved != bytes(3)
-        ):
+        if version == 2:
+            code = nsym
+            valid = code < len(ldpc.RATES) and repeat == 0 and erase_eighths == 0
+        else:
+            valid = 2 <= nsym < BLOCK and not nsym % 2 and 1 <= repeat <= MAX_REPEAT
+        if not valid or flags & ~(FLAG_COMPRESSED | FLAG_ENCRYPTED) or reserved != bytes(3):
             raise PayloadError(f"{NOT_FOUND} (the header is not valid)")
+        if version == 2:
+            return cls.ldpc(flags, body_length, code)
         return cls(flags, nsym, repeat, body_length, erase_eighths)
 
     @property
     def body_slots(self) -> int:
-        """Stream bits the body occupies, all copies included."""
+        """Stream bits the body occupies, parity and copies included."""
+        if self.code is not None:
+            return ldpc.stored_bits(8 * self.body_length, self.code)
         return 8 * stored_bytes(self.body_length, self.nsym) * self.repeat
 
 
@@ -153,6 +166,12 @@ def file_capacity(slots: int, nsym: int, repeat: int = 1) -> int:
     Compression may let a larger file fit, but this figure never counts on it.
     """
     return max(0, body_capacity(slots, nsym, repeat) - MAX_OVERHEAD)
+
+
+def ldpc_file_capacity(slots: int, code: int) -> int:
+    """The largest file that always fits at an LDPC rate (format 2), as file_capacity."""
+    body = ldpc.capacity_bits(max(0, slots - HEADER_SLOTS), code) // 8
+    return max(0, body - MAX_OVERHEAD)
 
 
 def stored_bytes(body_length: int, nsym: int) -> int:
@@ -202,6 +221,42 @@ def _key(passphrase: str, salt: bytes) -> bytes:
     return kdf.derive(passphrase.encode("utf-8"))
 
 
+@dataclass(frozen=True)
+class Packed:
+    """A file and its name, ready to seal: ``inner`` and its flags (compressed or not)."""
+
+    flags: int
+    inner: bytes
+
+    def body_length(self, passphrase: str | None) -> int:
+        """The sealed body's length: inner plus checksum, or salt, nonce and tag."""
+        if passphrase:
+            return SALT_BYTES + NONCE_BYTES + len(self.inner) + TAG_BYTES
+        return len(self.inner) + CHECKSUM_BYTES
+
+
+def pack(content: bytes, name: str) -> Packed:
+    """``content`` under its (cleaned) ``name``, zlib-compressed when that is smaller."""
+    flags = 0
+    packed = zlib.compress(content, 9)
+    if len(packed) < len(content):
+        content, flags = packed, flags | FLAG_COMPRESSED
+    stored_name = clean_name(name).encode("utf-8")
+    return Packed(flags, bytes([len(stored_name)]) + stored_name + content)
+
+
+def seal_packed(packed: Packed, passphrase: str | None, make_header) -> tuple[Header, bytes]:
+    """The header (``make_header(flags, body_length)``) and the body carrying ``packed``."""
+    flags = packed.flags | (FLAG_ENCRYPTED if passphrase else 0)
+    header = make_header(flags, packed.body_length(passphrase))
+    if passphrase:
+        salt, nonce = os.urandom(SALT_BYTES), os.urandom(NONCE_BYTES)
+        sealed = AESGCM(_key(passphrase, salt)).encrypt(nonce, packed.inner, header.prefix())
+        return header, salt + nonce + sealed
+    checksum = hashlib.sha256(header.prefix() + packed.inner).digest()[:CHECKSUM_BYTES]
+    return header, packed.inner + checksum
+
+
 def seal(
     content: bytes,
     name: str,
@@ -210,23 +265,20 @@ def seal(
     passphrase: str | None,
     erase_eighths: int = 0,
 ) -> tuple[Header, bytes]:
-    """The header and body that carry ``content`` under its (cleaned) ``name``."""
-    flags = 0
-    packed = zlib.compress(content, 9)
-    if len(packed) < len(content):
-        content, flags = packed, flags | FLAG_COMPRESSED
-    stored_name = clean_name(name).encode("utf-8")
-    inner = bytes([len(stored_name)]) + stored_name + content
-    if passphrase:
-        flags |= FLAG_ENCRYPTED
-        length = SALT_BYTES + NONCE_BYTES + len(inner) + TAG_BYTES
-        header = Header(flags, nsym, repeat, length, erase_eighths)
-        salt, nonce = os.urandom(SALT_BYTES), os.urandom(NONCE_BYTES)
-        sealed = AESGCM(_key(passphrase, salt)).encrypt(nonce, inner, header.prefix())
-        return header, salt + nonce + sealed
-    header = Header(flags, nsym, repeat, len(inner) + CHECKSUM_BYTES, erase_eighths)
-    checksum = hashlib.sha256(header.prefix() + inner).digest()[:CHECKSUM_BYTES]
-    return header, inner + checksum
+    """The format-1 header and body that carry ``content`` under its (cleaned) ``name``:
+    Reed-Solomon with nsym parity bytes and ``repeat`` copies."""
+    return seal_packed(
+        pack(content, name),
+        passphrase,
+        lambda flags, length: Header(flags, nsym, repeat, length, erase_eighths),
+    )
+
+
+def seal_ldpc(content: bytes, name: str, code: int, passphrase: str | None) -> tuple[Header, bytes]:
+    """The format-2 header and body that carry ``content``: LDPC of rate ldpc.RATES[code]."""
+    return seal_packed(
+        pack(content, name), passphrase, lambda flags, length: Header.ldpc(flags, length, code)
+    )
 
 
 def open_sealed(header: Header, body: bytes, passphrase: str | None) -> tuple[str, bytes]:
@@ -289,11 +341,18 @@ def header_bits(header: Header) -> np.ndarray:
     return np.tile(np.unpackbits(codeword.reshape(-1)), HEADER_REPEATS)
 
 
+def body_bits(header: Header, body: bytes) -> np.ndarray:
+    """The body's stream bits (header.body_slots,) uint8: its codewords, all copies."""
+    if header.code is not None:
+        return ldpc.encode_stream(np.unpackbits(np.frombuffer(body, np.uint8)), header.code)
+    codewords = np.concatenate([c.reshape(-1) for c in _to_blocks(body, header.nsym)])
+    return np.tile(np.unpackbits(codewords), header.repeat)
+
+
 def stream_bits(header: Header, body: bytes, slots: int) -> np.ndarray:
     """All ``slots`` stream bits (uint8 in {0, 1}): header, body codewords, random filler."""
-    codewords = np.concatenate([c.reshape(-1) for c in _to_blocks(body, header.nsym)])
-    body_bits = np.tile(np.unpackbits(codewords), header.repeat)
-    used = np.concatenate([header_bits(header), body_bits])
+    coded = body_bits(header, body)
+    used = np.concatenate([header_bits(header), coded])
     if len(used) > slots:
         raise ValueError(f"{len(used)} bits do not fit in {slots} slots")
     filler = np.unpackbits(np.frombuffer(os.urandom(-(-(slots - len(used)) // 8)), np.uint8))
@@ -364,6 +423,8 @@ def read_body(logits: np.ndarray, header: Header) -> tuple[bytes, int]:
     """
     if len(logits) != header.body_slots:
         raise PayloadError(f"{NOT_FOUND} (the header claims more than the image holds)")
+    if header.code is not None:
+        return _read_ldpc_body(logits, header)
     hard, confidence = byte_readings(logits, header.repeat)
     parts, corrected, failed = [], 0, 0
     for codewords, certainty in zip(
@@ -383,3 +444,16 @@ def read_body(logits: np.ndarray, header: Header) -> tuple[bytes, int]:
             f"{-(-len(hard) // BLOCK)} codewords)"
         )
     return np.concatenate(parts).tobytes() if parts else b"", corrected
+
+
+def _read_ldpc_body(logits: np.ndarray, header: Header) -> tuple[bytes, int]:
+    """(body bytes, bytes the code corrected) of a format-2 body from its stream logits."""
+    bits, ok, _ = ldpc.decode_stream(logits, 8 * header.body_length, header.code)
+    if not ok.all():
+        raise PayloadError(
+            f"{NOT_FOUND} (too many bit errors to correct in {int((~ok).sum())} of "
+            f"{len(ok)} codewords)"
+        )
+    body = np.packbits(bits)
+    as_read = np.packbits(logits[ldpc.information_positions(len(bits), header.code)] > 0)
+    return body.tobytes(), int((as_read != body).sum())

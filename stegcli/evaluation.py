@@ -16,11 +16,11 @@ Figures of one trial:
 - ``exact``: reveal returned exactly the hidden bytes.
 - ``raw_bit_errors``: stream bits (every copy of every header and body bit) that the decoder
   reads with the wrong sign from the final 8-bit stego pixels, after any refinement and
-  before copies are combined and Reed-Solomon corrects anything (``EncodeResult``'s figure).
-- ``used_slots``: the stream bits the payload occupies, header and all copies included
+  before any error correction (``EncodeResult``'s figure).
+- ``used_slots``: the stream bits the payload occupies, header and parity included
   (the rest of the image's depth × height × width slots hold filler).
 - ``bit_accuracy``: 1 − raw_bit_errors ÷ used_slots.
-- ``corrected_bytes``: bytes Reed-Solomon corrected when decoding the written PNG.
+- ``corrected_bytes``: body bytes the error correction repaired when decoding the written PNG.
 - net bits per pixel (per photo): payload bytes × 8 ÷ pixels, the file's bytes only.
 - ``psnr``, ``ssim``: stego against cover, on 8-bit pixels; ``refine_steps``: rounds of
   refinement encode needed; ``encode_seconds``, ``decode_seconds``: wall time of hide

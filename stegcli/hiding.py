@@ -22,7 +22,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from stegcli import container
+from stegcli import container, ldpc
 from stegcli.container import HEADER_SLOTS, Header, PayloadError
 from stegcli.embedding import decode_tiled, encode_tiled, refine
 from stegcli.errors import ImageError, InputError, StegcliError
@@ -31,10 +31,13 @@ from stegcli.imaging import LoadedImage, load_image, pixels_to_tensor, tensor_to
 from stegcli.layout import Layout
 from stegcli.metrics import psnr, ssim
 from stegcli.models import StegoModel
-from stegcli.strength import WEAK_LOGIT, Strength, measure, safe_errors
+from stegcli.strength import SAFE_ITERATIONS, WEAK_LOGIT, Strength, measure
 
 MIN_SIDE = 16
 REFINE_ROUNDS = 4
+# encode asks every codeword to decode within this many iterations, its unreliable bits
+# treated as unknown; decode allows ldpc.MAX_ITERATIONS.
+CHECK_ITERATIONS = (SAFE_ITERATIONS + ldpc.MAX_ITERATIONS) // 2
 LOSSLESS_SUFFIXES = (".png",)
 
 Progress = Callable[[str, int, int], None]  # (stage, done, total)
@@ -60,9 +63,7 @@ def cover_capacity(path: Path, model: StegoModel) -> Capacity:
     """What a cover holds with a model: the same trial and figures that encode uses."""
     image = load_image(path)
     _check_size(image)
-    return Capacity(
-        image.width, image.height, model.settings.depth, measure(model, image.tensor())
-    )
+    return Capacity(image.width, image.height, model.settings.depth, measure(model, image.tensor()))
 
 
 def _check_size(image: LoadedImage) -> None:
@@ -115,17 +116,18 @@ def hide(
     cover = image.tensor()
     space = Capacity(W, H, D, measure(model, cover))
     strength = space.strength
-    header, body = container.seal(
-        content, name, strength.nsym, strength.repeat, passphrase, strength.erase_eighths
-    )
-    room = container.body_capacity(D * H * W, strength.nsym, strength.repeat)
-    if header.body_length > room:
-        squeezed = " even compressed" if header.compressed else ""
+    packed = container.pack(content, name)
+    code = _strongest_code(packed.body_length(passphrase), D * H * W, strength)
+    if code is None:
+        squeezed = " even compressed" if packed.flags & container.FLAG_COMPRESSED else ""
         raise HidingError(
             f"the file is {len(content):,} bytes, too large{squeezed} for this {W}×{H} cover, "
             f"which holds {space.capacity_bytes:,} bytes with {model.source}; use a larger "
             "cover or a model that hides more bits per pixel"
         )
+    header, body = container.seal_packed(
+        packed, passphrase, lambda flags, length: Header.ldpc(flags, length, code)
+    )
     layout = Layout.derive(D, H, W, passphrase)
     stream = container.stream_bits(header, body, layout.slots)
     used = HEADER_SLOTS + header.body_slots
@@ -200,6 +202,18 @@ def hide(
     )
 
 
+def _strongest_code(body_length: int, slots: int, strength: Strength) -> int | None:
+    """The strongest LDPC rate, no weaker than the photo's safe one, that fits the body in
+    the slots; None if none does (or no rate is safe on this photo). A small file thus gets
+    a stronger code than the capacity needs, at no cost: unused slots carry filler."""
+    if strength.capacity_bytes == 0:
+        return None
+    for code in range(strength.code + 1):
+        if HEADER_SLOTS + ldpc.stored_bits(8 * body_length, code) <= slots:
+            return code
+    return None
+
+
 def _stage(progress: Progress | None, stage: str):
     if progress is None:
         return None
@@ -214,50 +228,42 @@ class _Check:
 
 
 def _assess(logits: torch.Tensor, layout: Layout, stream: np.ndarray, used: int, header: Header):
-    """Whether the used stream bits read back with errors that the code safely absorbs."""
+    """Whether the used stream bits read back well enough that decode surely recovers them:
+    the header with at most 2 of its 8 correctable bytes doubtful, and every body codeword
+    decoding within CHECK_ITERATIONS with its unreliable bits treated as unknown."""
     read = layout.gather(logits[0].numpy(), 0, used)
     expected = stream[:used].astype(bool)
     wrong = (read > 0) != expected
+    doubtful = wrong | (np.abs(read) < WEAK_LOGIT)
 
-    def weak(summed: np.ndarray, truth: np.ndarray) -> np.ndarray:
-        return ((summed > 0) != truth) | (np.abs(summed) < WEAK_LOGIT)
-
-    # Header: its copies are summed; up to 2 of its 8 correctable bytes may be wrong.
+    # Header: its copies are summed; up to 2 of its 8 correctable bytes may be doubtful.
     header_read = read[:HEADER_SLOTS].reshape(container.HEADER_REPEATS, -1).sum(axis=0)
-    header_weak = weak(header_read, expected[: header_read.size])
-    header_bytes = header_weak.reshape(-1, 8).any(axis=1).sum()
-
-    body_read = container.combine_copies(read[HEADER_SLOTS:], header.repeat)
-    body_weak = weak(body_read, expected[HEADER_SLOTS : HEADER_SLOTS + body_read.size])
-    safe = header_bytes <= 2 and _codewords_safe(body_read, body_weak, header)
-
-    # Pixels to refine: those holding any copy of a header or body bit read wrong or weakly.
-    flagged = np.concatenate(
-        [np.tile(header_weak, container.HEADER_REPEATS), np.tile(body_weak, header.repeat)]
+    header_doubtful = ((header_read > 0) != expected[: header_read.size]) | (
+        np.abs(header_read) < WEAK_LOGIT
     )
-    slots = layout.order[:used][flagged | wrong]
+    header_ok = header_doubtful.reshape(-1, 8).any(axis=1).sum() <= 2
+
+    # Bits read with little confidence count as unknown (their sign may differ on another
+    # machine); the wrong ones stay as read, as decode will see them.
+    body = read[HEADER_SLOTS:]
+    body_read = np.where(np.abs(body) < WEAK_LOGIT, 0.0, body).astype(np.float32)
+    _, ok, _ = ldpc.decode_stream(body_read, 8 * header.body_length, header.code, CHECK_ITERATIONS)
+    safe = bool(header_ok and ok.all())
+
+    # Pixels to refine: those holding a doubtful header copy, or a doubtful bit of a body
+    # codeword that did not decode.
+    failed = ~ok[np.arange(used - HEADER_SLOTS) // ldpc.full_code(header.code).n]
+    flagged = (
+        np.concatenate(
+            [np.tile(header_doubtful, container.HEADER_REPEATS) & doubtful[:HEADER_SLOTS], failed]
+        )
+        & doubtful
+    )
+    slots = layout.order[:used][flagged]
     plane = layout.height * layout.width
     mask = np.zeros(plane, dtype=bool)
     mask[slots % plane] = True
-    return _Check(bool(safe), int(wrong.sum()), torch.from_numpy(mask.reshape(layout.height, -1)))
-
-
-def _codewords_safe(combined: np.ndarray, weak_bits: np.ndarray, header: Header) -> bool:
-    """Whether every codeword decodes with the reserve kept, as decode will try it: with its
-    unconfident bytes as erasures (2·errors + erasures ≤ nsym − 2·guard), or errors only."""
-    nsym = header.nsym
-    wrong = weak_bits.reshape(-1, 8).any(axis=1)
-    confidence = np.abs(combined).reshape(-1, 8).min(axis=1)
-    for bad, certainty in zip(
-        container.codeword_views(wrong, nsym), container.codeword_views(confidence, nsym)
-    ):
-        erased = container.erasures(certainty, nsym, header.erase_threshold)
-        load = 2 * (bad & ~erased).sum(axis=1) + erased.sum(axis=1)
-        with_erasures = load <= nsym - 2 * container.guard(nsym)
-        errors_only = bad.sum(axis=1) <= safe_errors(nsym)
-        if not (with_erasures | errors_only).all():
-            return False
-    return True
+    return _Check(safe, int(wrong.sum()), torch.from_numpy(mask.reshape(layout.height, -1)))
 
 
 def _save_png(path: Path, pixels: np.ndarray, cover: LoadedImage) -> None:

@@ -1,12 +1,13 @@
-"""Choosing the error correction for one photo, from the error rate measured on that photo.
+"""Choosing the error correction for one photo, from how well the decoder reads that photo.
 
 How often the decoder misreads a bit depends on the photo far more than on anything else
 (flat skies are easy, fences and foliage hard). So before hiding anything, a trial hides
-pseudo-random bits in up to TRIAL_TILES tiles of the photo, rounds to 8-bit pixels, decodes
-them and counts the bits read wrong (or with a logit under WEAK_LOGIT). From that rate it
-picks, for each number of copies r = 1…MAX_REPEAT, the fewest Reed-Solomon parity bytes
-that keep the chance that any codeword needs more than the safe correction under
-FAILURE_BUDGET, and keeps the r that leaves the most room for the file.
+pseudo-random bits in up to TRIAL_TILES tiles of the photo, rounds to 8-bit pixels and
+decodes them. The decoder's logits on those known bits are exactly what an LDPC decoder
+would get from a payload (the codes are linear, so which codeword is sent does not matter),
+so each candidate rate is tried for real: the trial's readings are decoded as up to
+TRIAL_CODEWORDS codewords, and a rate is safe when every one of them decodes within
+SAFE_ITERATIONS, a third of what decode allows. The highest safe rate sets the capacity.
 
 The trial is deterministic (a fixed SHAKE-256 stream), so ``capacity`` and ``encode`` agree.
 """
@@ -14,49 +15,40 @@ The trial is deterministic (a fixed SHAKE-256 stream), so ``capacity`` and ``enc
 from __future__ import annotations
 
 import hashlib
-import math
 from dataclasses import dataclass
 
 import numpy as np
 import torch
 
-from stegcli import container
+from stegcli import container, ldpc
 from stegcli.embedding import HALO, _grow, _inner, _tiles
 from stegcli.imaging import quantize
 from stegcli.models import StegoModel
 
 TRIAL_TILE = 256
 TRIAL_TILES = 16
-WEAK_LOGIT = 0.05  # a bit read with less confidence than this counts as an error (float noise
-# between machines is far smaller: about 1e-4 on logits of magnitude 10)
-FAILURE_BUDGET = 1e-3  # per payload; refinement covers the rare codeword beyond it
-MIN_PARITY = 8
-
-
-# Erasure thresholds tried, in eighths of a logit (0: errors only).
-ERASE_EIGHTHS = (0, 2, 4, 8, 12, 16, 24, 32, 48)
+TRIAL_CODEWORDS = 16
+SAFE_ITERATIONS = 20  # of ldpc.MAX_ITERATIONS: what is left is the margin for other payloads
+WEAK_LOGIT = 0.05  # a bit read with less confidence than this counts as unreliable (float
+# noise between machines is far smaller: about 1e-4 on logits of magnitude 10)
 
 
 @dataclass(frozen=True)
 class Strength:
     """The error correction chosen for one photo.
 
-    repeat: copies of each body bit; nsym: parity bytes per 255-byte codeword;
-    erase_eighths: bytes read with less confidence (in eighths of a logit) are erasures;
-    capacity_bytes: the largest file that always fits; bit_error_rate: the raw rate the
-    trial measured (wrong or weak bits, before copies are combined).
+    code: the LDPC rate, an index into ldpc.RATES (the strongest, 0, when none is safe);
+    capacity_bytes: the largest file that always fits at that rate (0 when none is safe);
+    bit_error_rate: the raw rate the trial measured (bits read wrong or under WEAK_LOGIT).
     """
 
-    repeat: int
-    nsym: int
-    erase_eighths: int
+    code: int
     capacity_bytes: int
     bit_error_rate: float
 
-
-def safe_errors(nsym: int) -> int:
-    """Wrong bytes per codeword that encode accepts without erasures or refining."""
-    return nsym // 2 - container.guard(nsym)
+    @property
+    def rate(self) -> str:
+        return "%d/%d" % ldpc.RATES[self.code]
 
 
 @torch.no_grad()
@@ -92,64 +84,33 @@ def trial_read(model: StegoModel, cover: torch.Tensor) -> np.ndarray:
     return signed[np.argsort(shuffle, kind="stable")]
 
 
-def _upper(rate: float, count: int) -> float:
-    """An upper bound on a rate measured over ``count`` trials, so a small trial does not
-    flatter the photo."""
-    return min(1.0, rate + 2 * math.sqrt(rate * (1 - rate) / count) + 3 / count)
-
-
-def binomial_pmf(n: int, q: float) -> np.ndarray:
-    """P(X = k) for X ~ Binomial(n, q), k = 0…n."""
-    k = np.arange(n + 1)
-    if q <= 0 or q >= 1:
-        return (k == (n if q >= 1 else 0)).astype(float)
-    log_choose = np.array(
-        [math.lgamma(n + 1) - math.lgamma(i + 1) - math.lgamma(n - i + 1) for i in k]
-    )
-    return np.exp(log_choose + k * math.log(q) + (n - k) * math.log1p(-q))
-
-
-def parity_for(wrong_rate: float, erased_rate: float, blocks: int) -> int | None:
-    """The fewest parity bytes for which 2·errors + erasures stays within nsym − 2·guard in
-    every one of ``blocks`` codewords, but with chance ≤ FAILURE_BUDGET; None if none does.
-
-    wrong_rate: chance that a byte is wrong and not erased; erased_rate: that it is erased.
-    """
-    n = container.BLOCK
-    doubled = np.zeros(2 * n + 1)
-    doubled[::2] = binomial_pmf(n, wrong_rate)
-    load = np.convolve(doubled, binomial_pmf(n, erased_rate))  # pmf of 2e + s
-    tails = load[::-1].cumsum()[::-1]  # tails[z] = P(2e + s >= z)
-    for nsym in range(MIN_PARITY, n - 1, 2):
-        if blocks * tails[nsym - 2 * container.guard(nsym) + 1] <= FAILURE_BUDGET:
-            return nsym
-    return None
+def decodes(signed: np.ndarray, slots: int, code: int) -> bool:
+    """Whether the trial's readings decode at rate ldpc.RATES[code] within SAFE_ITERATIONS,
+    laid out as a payload filling ``slots`` would be (at most TRIAL_CODEWORDS codewords)."""
+    room = min(len(signed), max(0, slots - container.HEADER_SLOTS))
+    info = min(ldpc.capacity_bits(room, code), TRIAL_CODEWORDS * ldpc.full_code(code).k)
+    if info < 8 * (container.MAX_OVERHEAD + 1):
+        return False
+    # Signed logits are positive where a bit reads right: the all-zero codeword's readings.
+    llr = -signed[: ldpc.stored_bits(info, code)]
+    _, ok, _ = ldpc.decode_stream(llr, info, code, SAFE_ITERATIONS)
+    return bool(ok.all())
 
 
 def choose(signed: np.ndarray, slots: int) -> Strength:
-    """The copies, parity and erasure threshold that leave the most room, from a trial's
-    signed logits (see trial_read)."""
+    """The highest safe rate, and what it holds, from a trial's signed logits (trial_read)."""
     raw_rate = float(np.mean(signed < WEAK_LOGIT)) if signed.size else 1.0
-    best = Strength(1, container.BLOCK - 1, 0, 0, raw_rate)
-    for repeat in range(1, container.MAX_REPEAT + 1):
-        count = signed.size // (8 * repeat)
-        if count == 0:
-            break
-        combined = signed[: count * 8 * repeat].reshape(repeat, -1).sum(axis=0)
-        wrong = (combined < WEAK_LOGIT).reshape(count, 8).any(axis=1)
-        confidence = np.abs(combined).reshape(count, 8).min(axis=1)
-        blocks = max(1, (slots - container.HEADER_SLOTS) // (8 * repeat * container.BLOCK))
-        for eighths in ERASE_EIGHTHS:
-            erased = confidence < eighths / 8
-            wrong_rate = _upper(float(np.mean(wrong & ~erased)), count)
-            erased_rate = _upper(float(np.mean(erased)), count) if eighths else 0.0
-            nsym = parity_for(wrong_rate, erased_rate, blocks)
-            if nsym is None:
-                continue
-            room = container.file_capacity(slots, nsym, repeat)
-            if room > best.capacity_bytes:
-                best = Strength(repeat, nsym, eighths, room, raw_rate)
-    return best
+    # Stronger codes decode whatever weaker ones do, so the safe rates are a prefix of RATES.
+    low, high = -1, len(ldpc.RATES)  # RATES[low] is safe (or none), RATES[high] is not
+    while high - low > 1:
+        middle = (low + high) // 2
+        if decodes(signed, slots, middle):
+            low = middle
+        else:
+            high = middle
+    if low < 0:
+        return Strength(0, 0, raw_rate)
+    return Strength(low, container.ldpc_file_capacity(slots, low), raw_rate)
 
 
 def measure(model: StegoModel, cover: torch.Tensor) -> Strength:

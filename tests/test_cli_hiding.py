@@ -14,6 +14,8 @@ from PIL import Image
 from typer.testing import CliRunner
 
 from stegcli.cli import app
+from stegcli.hiding import reveal
+from stegcli.models import resolve_model
 
 runner = CliRunner()
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
@@ -231,21 +233,21 @@ def test_capacity_json_and_table(cover):
     assert table.exit_code == 0 and f"{figures['capacity_bytes']:,}" in table.stdout
 
 
-def test_the_committed_fixture_decodes():
-    """A stego image made by format version 1 with the shipped default model."""
-    result = run("decode", FIXTURES / "fixture.stego.png", "-o", "out.txt")
+@pytest.mark.parametrize(
+    "version, prefix", [(1, "fixture"), (2, "fixture.v2")], ids=["format-1", "format-2"]
+)
+def test_the_committed_fixtures_decode(version, prefix):
+    """Stego images made by each format version with the shipped default model."""
+    text = (FIXTURES / f"{prefix}.txt").read_bytes()
+    plain, encrypted = FIXTURES / f"{prefix}.stego.png", FIXTURES / f"{prefix}.encrypted.stego.png"
+    _, content, figures = reveal(plain, resolve_model(None))
+    assert content == text and figures["header"].version == version
+    result = run("decode", plain, "-o", "out.txt")
     assert result.exit_code == 0, result.stderr
-    assert Path("out.txt").read_bytes() == (FIXTURES / "fixture.txt").read_bytes()
-    encrypted = run(
-        "decode",
-        FIXTURES / "fixture.encrypted.stego.png",
-        "-o",
-        "e.txt",
-        "--passphrase",
-        "fixture",
-    )
-    assert encrypted.exit_code == 0, encrypted.stderr
-    assert Path("e.txt").read_bytes() == (FIXTURES / "fixture.txt").read_bytes()
+    assert Path("out.txt").read_bytes() == text
+    secret = run("decode", encrypted, "-o", "e.txt", "--passphrase", "fixture")
+    assert secret.exit_code == 0, secret.stderr
+    assert Path("e.txt").read_bytes() == text
 
 
 def test_ask_passphrase_prompts_twice_on_encode_and_never_echoes(cover):

@@ -11,6 +11,7 @@ from conftest import SAMPLES
 from PIL import Image
 
 import stegcli.hiding
+from stegcli import container, ldpc
 from stegcli.embedding import decode_tiled, encode_tiled, refine
 from stegcli.hiding import hide, reveal
 from stegcli.imaging import load_image
@@ -63,15 +64,18 @@ def test_refinement_makes_the_decoder_read_every_cared_bit(model, photo):
     assert torch.allclose(levels, levels.round(), atol=1e-3)
 
 
-def test_encode_refines_when_the_trial_was_too_optimistic(model, tmp_path, monkeypatch):
-    """With far too little parity for this photo, encode must refine, then still verify."""
+def test_encode_refines_when_the_trial_was_too_optimistic(tmp_path, monkeypatch):
+    """With a code far too weak for this photo (9/10 where its trial finds 3/4 safe), the
+    high-capacity model's first stego pixels do not decode: encode must refine them until
+    every codeword does, and the written image must decode."""
+    model = resolve_model("high-capacity").eval()
     cover = tmp_path / "cover.png"
     with Image.open(SAMPLES / "skimage_coffee.png") as image:
         image.convert("RGB").crop((180, 90, 383, 240)).save(cover)
-    monkeypatch.setattr(
-        stegcli.hiding, "measure", lambda model, cover: Strength(1, 8, 0, 2000, 0.0)
-    )
-    payload = np.random.default_rng(0).bytes(1500)
+    weak = ldpc.RATES.index((9, 10))
+    room = container.ldpc_file_capacity(4 * 203 * 150, weak)
+    monkeypatch.setattr(stegcli.hiding, "measure", lambda model, cover: Strength(weak, room, 0.0))
+    payload = np.random.default_rng(0).bytes(room)
     result = hide(cover, payload, "p.bin", tmp_path / "stego.png", model, force=True)
     assert result.refine_steps >= 1 and result.psnr > 28
     monkeypatch.undo()
