@@ -121,7 +121,7 @@ def speed(photos: list[Path], model: str, repeats: int, folder: Path) -> list[di
         image.crop((left, top, left + 512, top + 512)).save(folder / "512.png")
         image.resize((4000, 3000), Image.BICUBIC).save(folder / "12mp.png")
     results = []
-    for name, payload in (("512×512", 1024), ("4000×3000 (12 MP)", 100_000)):
+    for name, payload in (("512×512", 1024), ("4000×3000 (12 MP)", 1 << 20)):
         path = folder / ("512.png" if name.startswith("512") else "12mp.png")
         runs = []
         for _ in range(repeats):

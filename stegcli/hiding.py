@@ -253,12 +253,8 @@ def _assess(logits: torch.Tensor, layout: Layout, stream: np.ndarray, used: int,
     # Pixels to refine: those holding a doubtful header copy, or a doubtful bit of a body
     # codeword that did not decode.
     failed = ~ok[np.arange(used - HEADER_SLOTS) // ldpc.full_code(header.code).n]
-    flagged = (
-        np.concatenate(
-            [np.tile(header_doubtful, container.HEADER_REPEATS) & doubtful[:HEADER_SLOTS], failed]
-        )
-        & doubtful
-    )
+    header_failed = np.tile(header_doubtful, container.HEADER_REPEATS)
+    flagged = np.concatenate([header_failed, failed]) & doubtful
     slots = layout.order[:used][flagged]
     plane = layout.height * layout.width
     mask = np.zeros(plane, dtype=bool)

@@ -257,7 +257,9 @@ def decode_stream(
     count = -(-info_bits // code.k)
     # The shortened codeword's missing information bits are certain zeros.
     full = np.full(count * code.n, -_CERTAIN, np.float32)
-    full[_stored_positions(info_bits, code)] = np.clip(llr, -_CERTAIN, _CERTAIN)
+    # A reading that is not a number says nothing; infinities are merely certain.
+    readings = np.nan_to_num(llr, nan=0.0, posinf=_CERTAIN, neginf=-_CERTAIN)
+    full[_stored_positions(info_bits, code)] = np.clip(readings, -_CERTAIN, _CERTAIN)
     bits, ok, used = code.decode(full.reshape(count, code.n), iterations)
     return bits.reshape(-1)[:info_bits], ok, used
 

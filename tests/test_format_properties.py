@@ -13,6 +13,7 @@ its search space, which none of these can).
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import os
 import struct
@@ -28,7 +29,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from stegcli import container, hiding
+from stegcli import container, hiding, ldpc
 from stegcli.container import (
     BLOCK,
     HEADER_BYTES,
@@ -87,24 +88,41 @@ class bounded_memory:
 # ----- strategies
 
 valid_nsym = st.integers(1, 127).map(lambda half: 2 * half)
-headers = st.builds(
-    Header,
-    flags=st.integers(0, 3),
-    nsym=valid_nsym,
-    repeat=st.integers(1, container.MAX_REPEAT),
-    body_length=st.integers(0, 2**32 - 1),
-    erase_eighths=st.integers(0, 255),
+headers = st.one_of(
+    st.builds(
+        Header,
+        flags=st.integers(0, 3),
+        nsym=valid_nsym,
+        repeat=st.integers(1, container.MAX_REPEAT),
+        body_length=st.integers(0, 2**32 - 1),
+        erase_eighths=st.integers(0, 255),
+    ),
+    st.builds(  # format 2
+        Header.ldpc,
+        flags=st.integers(0, 3),
+        body_length=st.integers(0, 2**32 - 1),
+        code=st.integers(0, len(ldpc.RATES) - 1),
+    ),
 )
 
 
 def small_header(max_body: int = 1500):
-    return st.builds(
-        Header,
-        flags=st.integers(0, 3),
-        nsym=valid_nsym,
-        repeat=st.integers(1, 3),
-        body_length=st.integers(0, max_body),
-        erase_eighths=st.integers(0, 255),
+    """Headers of format 1 and 2 with bodies of at most ``max_body`` bytes."""
+    return st.one_of(
+        st.builds(
+            Header,
+            flags=st.integers(0, 3),
+            nsym=valid_nsym,
+            repeat=st.integers(1, 3),
+            body_length=st.integers(0, max_body),
+            erase_eighths=st.integers(0, 255),
+        ),
+        st.builds(
+            Header.ldpc,
+            flags=st.integers(0, 3),
+            body_length=st.integers(0, max_body),
+            code=st.integers(0, len(ldpc.RATES) - 1),
+        ),
     )
 
 
@@ -132,8 +150,13 @@ def logits(draw, length: int):
 def _valid_header(header: Header) -> None:
     """What every header the parser accepts must satisfy."""
     assert header.flags & ~3 == 0
-    assert 2 <= header.nsym <= 254 and header.nsym % 2 == 0
-    assert 1 <= header.repeat <= container.MAX_REPEAT
+    if header.version == 2:
+        assert 0 <= header.code < len(ldpc.RATES)
+        assert (header.nsym, header.repeat, header.erase_eighths) == (0, 1, 0)
+    else:
+        assert header.version == 1 and header.code is None
+        assert 2 <= header.nsym <= 254 and header.nsym % 2 == 0
+        assert 1 <= header.repeat <= container.MAX_REPEAT
     assert 0 <= header.body_length < 2**32
 
 
@@ -233,7 +256,7 @@ def _fast_key(passphrase: str, salt: bytes) -> bytes:
 def test_open_sealed_with_random_bodies(header, body, matching_length, passphrase):
     ran("test_open_sealed_with_random_bodies")
     if matching_length:
-        header = Header(header.flags, header.nsym, header.repeat, len(body), header.erase_eighths)
+        header = dataclasses.replace(header, body_length=len(body))
     with mock.patch.object(container, "_key", _fast_key), bounded_memory(4 << 20):
         try:
             name, _ = open_sealed(header, body, passphrase)
@@ -314,8 +337,7 @@ def test_read_body_from_damaged_codewords(header, data):
     """A real body's logits with flipped and weakened bits: that body, or no payload."""
     ran("test_read_body_from_damaged_codewords")
     body = data.draw(st.binary(min_size=header.body_length, max_size=header.body_length))
-    codewords = np.concatenate([c.reshape(-1) for c in container._to_blocks(body, header.nsym)])
-    bits = np.tile(np.unpackbits(codewords), header.repeat).astype(np.float32)
+    bits = container.body_bits(header, body).astype(np.float32)
     values = (bits * 2 - 1) * data.draw(st.floats(0.1, 20))
     if len(values):
         rng = np.random.default_rng(data.draw(st.integers(0, 2**32 - 1)))
