@@ -75,13 +75,18 @@ def centre_crop(pixels: np.ndarray, size: int) -> np.ndarray:
 
 def lsb_embed(pixels: np.ndarray, payload: bytes, rng: np.random.Generator) -> np.ndarray:
     """LSB replacement: each payload bit overwrites the LSB of one R, G or B value, at
-    positions drawn without replacement from a seeded permutation of all values."""
+    positions drawn without replacement from a seeded permutation of all values. A payload
+    larger than the LSBs (over 3 bits per pixel) goes on into the second-lowest bits, in the
+    same order, as two-bit LSB tools do."""
     bits = np.unpackbits(np.frombuffer(payload, dtype=np.uint8))
     flat = pixels.reshape(-1).copy()
-    if bits.size > flat.size:
-        raise ValueError(f"{len(payload)} bytes do not fit in {flat.size} LSBs")
-    where = rng.permutation(flat.size)[: bits.size]
-    flat[where] = (flat[where] & 0xFE) | bits
+    if bits.size > 2 * flat.size:
+        raise ValueError(f"{len(payload)} bytes do not fit in {2 * flat.size} low bits")
+    order = rng.permutation(flat.size)
+    for plane in range(2):
+        part = bits[plane * flat.size : (plane + 1) * flat.size]
+        where = order[: part.size]
+        flat[where] = (flat[where] & ~np.uint8(1 << plane)) | (part << plane)
     return flat.reshape(pixels.shape)
 
 

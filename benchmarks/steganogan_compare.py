@@ -283,14 +283,18 @@ def median(values: list[float | None]) -> float | None:
 
 
 def summarise(rows: list[dict]) -> list[dict]:
-    """One summary per (system, payload kind, payload size), in first-seen order."""
+    """One summary per (system, payload kind, payload size), in first-seen order; capacity
+    payloads per photo too (two photos may hold the same number of bytes)."""
     groups: dict[tuple, list[dict]] = {}
     for row in rows:
-        groups.setdefault((row["system"], row["payload"], row["payload_bytes"]), []).append(row)
+        photo = row["photo"] if row["payload"] == "capacity" else None
+        key = (row["system"], row["payload"], row["payload_bytes"], photo)
+        groups.setdefault(key, []).append(row)
     summaries = []
-    for (system, payload, size), group in groups.items():
+    for (system, payload, size, photo), group in groups.items():
         summary = {
             "system": system,
+            "photo": photo,
             "payload": payload,
             "payload_bytes": size,
             "trials": len(group),
@@ -361,7 +365,8 @@ def markdown(summaries: list[dict], ratio: dict | None, stegcli_name: str) -> st
     for s in summaries:
         system = "SteganoGAN 0.1.3 (dense)" if s["system"] == "steganogan" else stegcli_name
         if s["payload"] == "capacity":
-            payload = f"capacity ({fmt(s['median_capacity_bytes'], ',.0f')} B median)"
+            photo = s["photo"].split(":", 1)[-1]
+            payload = f"capacity of {photo} ({fmt(s['median_capacity_bytes'], ',.0f')} B)"
         else:
             payload = f"{s['payload_bytes']:,} B text"
         extra = ["–", "–", "–"]

@@ -4,21 +4,26 @@ This module turns bytes into stream bits and back; docs/FORMAT.md describes ever
 Where the stream bits go in the image is :mod:`stegcli.layout`'s business, and reading them
 is :mod:`stegcli.embedding`'s.
 
-Stream of format version 1 (stream positions, before whitening)::
+Stream (stream positions, before whitening)::
 
     [0, 2592)      header: 20 bytes + 16 Reed-Solomon parity bytes = 288 bits, written 9
                    times (bit j at positions j, j+288, …), read by summing the 9 logits
-    [2592, …)      body: Reed-Solomon codewords of 255 bytes (the last one shortened),
-                   each of k = 255 − nsym data bytes and nsym parity bytes; their L bits
-                   are written ``repeat`` times (bit j at 2592 + j, 2592 + L + j, …) and
-                   read by summing the logits of the copies; bytes read with little
-                   confidence are treated as erasures
+    [2592, …)      body, format 2 (what encode writes): the body's bits in LDPC codewords
+                   of :mod:`stegcli.ldpc` at the rate the header names, the last codeword
+                   shortened, all written ``repeat`` times (usually once) like format 1's;
+                   read with the copies' summed logits as soft information
+                   body, format 1 (still read): Reed-Solomon codewords of 255 bytes (the
+                   last one shortened), each of k = 255 − nsym data bytes and nsym parity
+                   bytes; their L bits written ``repeat`` times (bit j at 2592 + j,
+                   2592 + L + j, …) and read by summing the copies' logits; bytes read
+                   with little confidence are treated as erasures
     the rest       random filler bits
 
-Header (20 bytes, big-endian): magic "SGCL", version (1), flags (bit 0: compressed, bit 1:
-encrypted), nsym, repeat, erasure threshold (eighths of a logit), three zero bytes, body
-length in bytes (uint32), CRC-32 of the first 16 bytes. Encode chooses nsym, repeat and the
-threshold for each photo from the errors it measures on it.
+Header (20 bytes, big-endian): magic "SGCL", version (2, or 1), flags (bit 0: compressed,
+bit 1: encrypted), then format 2: the LDPC code (rate index), the copies and four zero
+bytes; format 1: nsym, repeat, erasure threshold (eighths of a logit) and three zero bytes;
+then the body length in bytes (uint32) and the CRC-32 of the first 16 bytes. Encode chooses
+the code for each photo from how well it reads back (:mod:`stegcli.strength`).
 
 Body: ``inner + SHA-256(header[:16] + inner)[:16]`` without a passphrase, or
 ``salt (16) + nonce (12) + AES-256-GCM(inner, aad=header[:16])`` with one, the key derived
@@ -83,9 +88,10 @@ class Header:
     code: int | None = None  # format 2: the LDPC rate (ldpc.RATES index); None: format 1
 
     @classmethod
-    def ldpc(cls, flags: int, body_length: int, code: int) -> Header:
-        """A format-2 header: the body protected by the LDPC code of rate ldpc.RATES[code]."""
-        return cls(flags, 0, 1, body_length, 0, code)
+    def ldpc(cls, flags: int, body_length: int, code: int, repeat: int = 1) -> Header:
+        """A format-2 header: the body protected by the LDPC code of rate ldpc.RATES[code],
+        its stored bits written ``repeat`` times."""
+        return cls(flags, 0, repeat, body_length, 0, code)
 
     @property
     def version(self) -> int:
@@ -105,8 +111,8 @@ class Header:
 
     def prefix(self) -> bytes:
         """The first 16 bytes: what the checksum and the encryption authenticate."""
-        if self.code is not None:  # format 2: the code in byte 6, bytes 7 … 11 zero
-            fields = (self.code, 0, 0)
+        if self.code is not None:  # format 2: the code and the copies, bytes 8 … 11 zero
+            fields = (self.code, self.repeat, 0)
         else:
             fields = (self.nsym, self.repeat, self.erase_eighths)
         return struct.pack(
@@ -133,20 +139,20 @@ class Header:
             )
         if version == 2:
             code = nsym
-            valid = code < len(ldpc.RATES) and repeat == 0 and erase_eighths == 0
+            valid = code < len(ldpc.RATES) and 1 <= repeat <= MAX_REPEAT and erase_eighths == 0
         else:
             valid = 2 <= nsym < BLOCK and not nsym % 2 and 1 <= repeat <= MAX_REPEAT
         if not valid or flags & ~(FLAG_COMPRESSED | FLAG_ENCRYPTED) or reserved != bytes(3):
             raise PayloadError(f"{NOT_FOUND} (the header is not valid)")
         if version == 2:
-            return cls.ldpc(flags, body_length, code)
+            return cls.ldpc(flags, body_length, code, repeat)
         return cls(flags, nsym, repeat, body_length, erase_eighths)
 
     @property
     def body_slots(self) -> int:
         """Stream bits the body occupies, parity and copies included."""
         if self.code is not None:
-            return ldpc.stored_bits(8 * self.body_length, self.code)
+            return ldpc.stored_bits(8 * self.body_length, self.code) * self.repeat
         return 8 * stored_bytes(self.body_length, self.nsym) * self.repeat
 
 
@@ -168,9 +174,10 @@ def file_capacity(slots: int, nsym: int, repeat: int = 1) -> int:
     return max(0, body_capacity(slots, nsym, repeat) - MAX_OVERHEAD)
 
 
-def ldpc_file_capacity(slots: int, code: int) -> int:
-    """The largest file that always fits at an LDPC rate (format 2), as file_capacity."""
-    body = ldpc.capacity_bits(max(0, slots - HEADER_SLOTS), code) // 8
+def ldpc_file_capacity(slots: int, code: int, repeat: int = 1) -> int:
+    """The largest file that always fits at an LDPC rate with ``repeat`` copies (format 2),
+    as file_capacity."""
+    body = ldpc.capacity_bits(max(0, slots - HEADER_SLOTS) // repeat, code) // 8
     return max(0, body - MAX_OVERHEAD)
 
 
@@ -274,10 +281,15 @@ def seal(
     )
 
 
-def seal_ldpc(content: bytes, name: str, code: int, passphrase: str | None) -> tuple[Header, bytes]:
-    """The format-2 header and body that carry ``content``: LDPC of rate ldpc.RATES[code]."""
+def seal_ldpc(
+    content: bytes, name: str, code: int, passphrase: str | None, repeat: int = 1
+) -> tuple[Header, bytes]:
+    """The format-2 header and body that carry ``content``: LDPC of rate ldpc.RATES[code],
+    written ``repeat`` times."""
     return seal_packed(
-        pack(content, name), passphrase, lambda flags, length: Header.ldpc(flags, length, code)
+        pack(content, name),
+        passphrase,
+        lambda flags, length: Header.ldpc(flags, length, code, repeat),
     )
 
 
@@ -344,7 +356,8 @@ def header_bits(header: Header) -> np.ndarray:
 def body_bits(header: Header, body: bytes) -> np.ndarray:
     """The body's stream bits (header.body_slots,) uint8: its codewords, all copies."""
     if header.code is not None:
-        return ldpc.encode_stream(np.unpackbits(np.frombuffer(body, np.uint8)), header.code)
+        stored = ldpc.encode_stream(np.unpackbits(np.frombuffer(body, np.uint8)), header.code)
+        return np.tile(stored, header.repeat)
     codewords = np.concatenate([c.reshape(-1) for c in _to_blocks(body, header.nsym)])
     return np.tile(np.unpackbits(codewords), header.repeat)
 
@@ -448,12 +461,13 @@ def read_body(logits: np.ndarray, header: Header) -> tuple[bytes, int]:
 
 def _read_ldpc_body(logits: np.ndarray, header: Header) -> tuple[bytes, int]:
     """(body bytes, bytes the code corrected) of a format-2 body from its stream logits."""
-    bits, ok, _ = ldpc.decode_stream(logits, 8 * header.body_length, header.code)
+    combined = combine_copies(logits, header.repeat)
+    bits, ok, _ = ldpc.decode_stream(combined, 8 * header.body_length, header.code)
     if not ok.all():
         raise PayloadError(
             f"{NOT_FOUND} (too many bit errors to correct in {int((~ok).sum())} of "
             f"{len(ok)} codewords)"
         )
     body = np.packbits(bits)
-    as_read = np.packbits(logits[ldpc.information_positions(len(bits), header.code)] > 0)
+    as_read = np.packbits(combined[ldpc.information_positions(len(bits), header.code)] > 0)
     return body.tobytes(), int((as_read != body).sum())

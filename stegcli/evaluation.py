@@ -219,9 +219,7 @@ def round_trip(
         if not result.exact:
             result.error = "decode returned different bytes"
     except Exception as exc:  # noqa: BLE001 - a failure is a result here, and counted as one
-        result.error = (
-            str(exc) if isinstance(exc, StegcliError) else f"{type(exc).__name__}: {exc}"
-        )
+        result.error = str(exc) if isinstance(exc, StegcliError) else f"{type(exc).__name__}: {exc}"
     finally:
         stego.unlink(missing_ok=True)
     return result

@@ -31,7 +31,7 @@ from stegcli.imaging import LoadedImage, load_image, pixels_to_tensor, tensor_to
 from stegcli.layout import Layout
 from stegcli.metrics import psnr, ssim
 from stegcli.models import StegoModel
-from stegcli.strength import SAFE_ITERATIONS, WEAK_LOGIT, Strength, measure
+from stegcli.strength import LEVELS, SAFE_ITERATIONS, WEAK_LOGIT, Strength, measure
 
 MIN_SIDE = 16
 REFINE_ROUNDS = 4
@@ -117,16 +117,23 @@ def hide(
     space = Capacity(W, H, D, measure(model, cover))
     strength = space.strength
     packed = container.pack(content, name)
-    code = _strongest_code(packed.body_length(passphrase), D * H * W, strength)
-    if code is None:
+    level = _strongest_level(packed.body_length(passphrase), D * H * W, strength)
+    if strength.capacity_bytes == 0:
+        raise HidingError(
+            f"this {W}×{H} cover holds nothing with {model.source}: it is too small, or the "
+            "decoder reads it back too unreliably even with the strongest code; use a larger "
+            "cover or another model"
+        )
+    if level is None:
         squeezed = " even compressed" if packed.flags & container.FLAG_COMPRESSED else ""
         raise HidingError(
             f"the file is {len(content):,} bytes, too large{squeezed} for this {W}×{H} cover, "
             f"which holds {space.capacity_bytes:,} bytes with {model.source}; use a larger "
             "cover or a model that hides more bits per pixel"
         )
+    code, copies = level
     header, body = container.seal_packed(
-        packed, passphrase, lambda flags, length: Header.ldpc(flags, length, code)
+        packed, passphrase, lambda flags, length: Header.ldpc(flags, length, code, copies)
     )
     layout = Layout.derive(D, H, W, passphrase)
     stream = container.stream_bits(header, body, layout.slots)
@@ -202,15 +209,16 @@ def hide(
     )
 
 
-def _strongest_code(body_length: int, slots: int, strength: Strength) -> int | None:
-    """The strongest LDPC rate, no weaker than the photo's safe one, that fits the body in
-    the slots; None if none does (or no rate is safe on this photo). A small file thus gets
-    a stronger code than the capacity needs, at no cost: unused slots carry filler."""
+def _strongest_level(body_length: int, slots: int, strength: Strength) -> tuple[int, int] | None:
+    """The strongest (code, copies) level, no weaker than the photo's safe one, that fits the
+    body in the slots; None if none does (or no level is safe on this photo). A small file
+    thus gets stronger protection than the capacity needs, at no cost: unused slots carry
+    filler anyway."""
     if strength.capacity_bytes == 0:
         return None
-    for code in range(strength.code + 1):
-        if HEADER_SLOTS + ldpc.stored_bits(8 * body_length, code) <= slots:
-            return code
+    for code, copies in LEVELS[: strength.level + 1]:
+        if HEADER_SLOTS + copies * ldpc.stored_bits(8 * body_length, code) <= slots:
+            return code, copies
     return None
 
 
@@ -245,16 +253,17 @@ def _assess(logits: torch.Tensor, layout: Layout, stream: np.ndarray, used: int,
 
     # Bits read with little confidence count as unknown (their sign may differ on another
     # machine); the wrong ones stay as read, as decode will see them.
-    body = read[HEADER_SLOTS:]
+    body = container.combine_copies(read[HEADER_SLOTS:], header.repeat)
     body_read = np.where(np.abs(body) < WEAK_LOGIT, 0.0, body).astype(np.float32)
     _, ok, _ = ldpc.decode_stream(body_read, 8 * header.body_length, header.code, CHECK_ITERATIONS)
     safe = bool(header_ok and ok.all())
 
     # Pixels to refine: those holding a doubtful header copy, or a doubtful bit of a body
     # codeword that did not decode.
-    failed = ~ok[np.arange(used - HEADER_SLOTS) // ldpc.full_code(header.code).n]
+    codeword = ldpc.code_for(8 * header.body_length, header.code).n
+    failed = ~ok[np.arange(len(body)) // codeword]
     header_failed = np.tile(header_doubtful, container.HEADER_REPEATS)
-    flagged = np.concatenate([header_failed, failed]) & doubtful
+    flagged = np.concatenate([header_failed, np.tile(failed, header.repeat)]) & doubtful
     slots = layout.order[:used][flagged]
     plane = layout.height * layout.width
     mask = np.zeros(plane, dtype=bool)

@@ -177,7 +177,7 @@ def _degrees(rate_index: int, k: int, m: int) -> np.ndarray:
     return degrees
 
 
-@functools.lru_cache(maxsize=None)
+@functools.lru_cache(maxsize=64)
 def build(rate_index: int, k: int) -> Code:
     """The code of rate RATES[rate_index] with k information bits (k ≥ 1)."""
     a, b = RATES[rate_index]
@@ -206,32 +206,49 @@ def build(rate_index: int, k: int) -> Code:
 
 
 def full_code(rate_index: int) -> Code:
-    """The code every codeword of a payload uses at a rate: MAX_CODEWORD_BITS long."""
+    """The longest code of a rate: MAX_CODEWORD_BITS at most."""
     a, b = RATES[rate_index]
     return build(rate_index, MAX_CODEWORD_BITS * a // b)
+
+
+def code_for(info_bits: int, rate_index: int) -> Code:
+    """The code whose codewords carry ``info_bits`` (≥ 1) information bits at a rate: one
+    codeword of exactly that size if the full code is larger, else the full code."""
+    return build(rate_index, min(info_bits, full_code(rate_index).k))
 
 
 def stored_bits(info_bits: int, rate_index: int) -> int:
     """Stream bits that ``info_bits`` information bits take at a rate, parity included.
 
-    Information bits fill codewords of the full code in order; the last codeword is
+    Information bits fill codewords of code_for(info_bits) in order; the last codeword is
     shortened: its missing information bits are zeros that are known, so they are not
     stored. Every codeword stores all of its parity bits.
     """
-    code = full_code(rate_index)
+    if info_bits <= 0:
+        return 0
+    code = code_for(info_bits, rate_index)
     return info_bits + -(-info_bits // code.k) * code.m
 
 
 def capacity_bits(room: int, rate_index: int) -> int:
     """The most information bits that fit in ``room`` stream bits at a rate."""
     code = full_code(rate_index)
-    full, rest = divmod(room, code.n)
-    return full * code.k + max(0, rest - code.m)
+    if room >= code.n:
+        full, rest = divmod(room, code.n)
+        return full * code.k + max(0, rest - code.m)
+    # One codeword shorter than the full code: k + m(k) ≤ room.
+    a, b = RATES[rate_index]
+    k = room * a // b
+    while k > 0 and stored_bits(k, rate_index) > room:
+        k -= 1
+    return k
 
 
 def encode_stream(info: np.ndarray, rate_index: int) -> np.ndarray:
     """Stored bits (stored_bits(K),) uint8 of information bits (K,) uint8 in {0, 1}."""
-    code = full_code(rate_index)
+    if len(info) == 0:
+        return np.zeros(0, np.uint8)
+    code = code_for(len(info), rate_index)
     count = -(-len(info) // code.k)
     padded = np.zeros(count * code.k, np.uint8)
     padded[: len(info)] = info
@@ -248,12 +265,14 @@ def decode_stream(
     (info_bits,), ok bool (codewords,), iterations used intp (codewords,)); the bits of a
     codeword that is not ok are zeros, never to be used.
     """
-    code = full_code(rate_index)
     if len(llr) != stored_bits(info_bits, rate_index):
         raise ValueError(
             f"{info_bits} information bits need {stored_bits(info_bits, rate_index)} "
             f"readings, got {len(llr)}"
         )
+    if info_bits <= 0:
+        return np.zeros(0, np.uint8), np.ones(0, bool), np.zeros(0, np.intp)
+    code = code_for(info_bits, rate_index)
     count = -(-info_bits // code.k)
     # The shortened codeword's missing information bits are certain zeros.
     full = np.full(count * code.n, -_CERTAIN, np.float32)
@@ -269,7 +288,9 @@ _CERTAIN = 1e6
 
 def information_positions(info_bits: int, rate_index: int) -> np.ndarray:
     """Where the information bits sit among the stored bits of :func:`encode_stream`."""
-    code = full_code(rate_index)
+    if info_bits <= 0:
+        return np.zeros(0, np.intp)
+    code = code_for(info_bits, rate_index)
     return np.flatnonzero(_stored_positions(info_bits, code) % code.n < code.k)
 
 

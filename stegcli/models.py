@@ -121,9 +121,7 @@ def load_model(path: str | Path, source: str | None = None) -> StegoModel:
             found = {key: tuple(reader.get_slice(key).get_shape()) for key in reader.keys()}
             _check_tensor_shapes(expected, found, path)
             floating = {k for k, v in model.state_tensors().items() if v.is_floating_point()}
-            _check_tensor_kinds(
-                floating, {k: reader.get_slice(k).get_dtype() for k in found}, path
-            )
+            _check_tensor_kinds(floating, {k: reader.get_slice(k).get_dtype() for k in found}, path)
             tensors = {key: reader.get_tensor(key) for key in expected}
     except (SafetensorError, OSError, ValueError) as exc:
         raise ModelError(

@@ -5,9 +5,10 @@ How often the decoder misreads a bit depends on the photo far more than on anyth
 pseudo-random bits in up to TRIAL_TILES tiles of the photo, rounds to 8-bit pixels and
 decodes them. The decoder's logits on those known bits are exactly what an LDPC decoder
 would get from a payload (the codes are linear, so which codeword is sent does not matter),
-so each candidate rate is tried for real: the trial's readings are decoded as up to
-TRIAL_CODEWORDS codewords, and a rate is safe when every one of them decodes within
-SAFE_ITERATIONS, a third of what decode allows. The highest safe rate sets the capacity.
+so each candidate level (a rate, and for the hardest photos copies of every bit) is tried
+for real: the trial's readings are decoded as up to TRIAL_CODEWORDS codewords, and a level
+is safe when every one of them decodes within SAFE_ITERATIONS, a third of what decode
+allows. The weakest safe level (the highest rate) sets the capacity.
 
 The trial is deterministic (a fixed SHAKE-256 stream), so ``capacity`` and ``encode`` agree.
 """
@@ -29,6 +30,12 @@ TRIAL_TILE = 256
 TRIAL_TILES = 16
 TRIAL_CODEWORDS = 16
 SAFE_ITERATIONS = 20  # of ldpc.MAX_ITERATIONS: what is left is the margin for other payloads
+# The levels of protection, strongest first: the strongest rate with copies of every stored
+# bit (for photos that read back too badly even for rate 1/4), then each rate alone.
+LEVELS: tuple[tuple[int, int], ...] = tuple(
+    [(0, copies) for copies in range(container.MAX_REPEAT, 1, -1)]
+    + [(code, 1) for code in range(len(ldpc.RATES))]
+)
 WEAK_LOGIT = 0.05  # a bit read with less confidence than this counts as unreliable (float
 # noise between machines is far smaller: about 1e-4 on logits of magnitude 10)
 
@@ -37,18 +44,26 @@ WEAK_LOGIT = 0.05  # a bit read with less confidence than this counts as unrelia
 class Strength:
     """The error correction chosen for one photo.
 
-    code: the LDPC rate, an index into ldpc.RATES (the strongest, 0, when none is safe);
-    capacity_bytes: the largest file that always fits at that rate (0 when none is safe);
-    bit_error_rate: the raw rate the trial measured (bits read wrong or under WEAK_LOGIT).
+    code: the LDPC rate, an index into ldpc.RATES; copies: how often each stored bit is
+    written (the strongest level, LEVELS[0], when none is safe); capacity_bytes: the largest
+    file that always fits at that level (0 when none is safe); bit_error_rate: the raw rate
+    the trial measured (bits read wrong or under WEAK_LOGIT).
     """
 
     code: int
     capacity_bytes: int
     bit_error_rate: float
+    copies: int = 1
 
     @property
     def rate(self) -> str:
-        return "%d/%d" % ldpc.RATES[self.code]
+        """The code rate, copies included: "3/5", or "1/4 × 3 copies"."""
+        a, b = ldpc.RATES[self.code]
+        return f"{a}/{b}" if self.copies == 1 else f"{a}/{b} × {self.copies} copies"
+
+    @property
+    def level(self) -> int:
+        return LEVELS.index((self.code, self.copies))
 
 
 @torch.no_grad()
@@ -84,33 +99,50 @@ def trial_read(model: StegoModel, cover: torch.Tensor) -> np.ndarray:
     return signed[np.argsort(shuffle, kind="stable")]
 
 
-def decodes(signed: np.ndarray, slots: int, code: int) -> bool:
-    """Whether the trial's readings decode at rate ldpc.RATES[code] within SAFE_ITERATIONS,
-    laid out as a payload filling ``slots`` would be (at most TRIAL_CODEWORDS codewords)."""
-    room = min(len(signed), max(0, slots - container.HEADER_SLOTS))
-    info = min(ldpc.capacity_bits(room, code), TRIAL_CODEWORDS * ldpc.full_code(code).k)
+def _trial_bits(signed: np.ndarray, slots: int, level: int) -> int:
+    """Information bits the trial tests at a level: as a payload filling ``slots`` would be
+    laid out, but at most TRIAL_CODEWORDS codewords and what the trial's readings cover."""
+    code, copies = LEVELS[level]
+    room = min(len(signed), max(0, slots - container.HEADER_SLOTS)) // copies
+    return min(ldpc.capacity_bits(room, code), TRIAL_CODEWORDS * ldpc.full_code(code).k)
+
+
+def _holds_a_file(signed: np.ndarray, slots: int, level: int) -> bool:
+    """Whether a level leaves room for at least a one-byte file."""
+    return _trial_bits(signed, slots, level) >= 8 * (container.MAX_OVERHEAD + 1)
+
+
+def decodes(signed: np.ndarray, slots: int, level: int) -> bool:
+    """Whether the trial's readings decode at LEVELS[level] within SAFE_ITERATIONS."""
+    code, copies = LEVELS[level]
+    info = _trial_bits(signed, slots, level)
     if info < 8 * (container.MAX_OVERHEAD + 1):
         return False
+    stored = ldpc.stored_bits(info, code)
     # Signed logits are positive where a bit reads right: the all-zero codeword's readings.
-    llr = -signed[: ldpc.stored_bits(info, code)]
+    llr = -container.combine_copies(signed[: copies * stored], copies)
     _, ok, _ = ldpc.decode_stream(llr, info, code, SAFE_ITERATIONS)
     return bool(ok.all())
 
 
 def choose(signed: np.ndarray, slots: int) -> Strength:
-    """The highest safe rate, and what it holds, from a trial's signed logits (trial_read)."""
+    """The weakest safe level, and what it holds, from a trial's signed logits (trial_read)."""
     raw_rate = float(np.mean(signed < WEAK_LOGIT)) if signed.size else 1.0
-    # Stronger codes decode whatever weaker ones do, so the safe rates are a prefix of RATES.
-    low, high = -1, len(ldpc.RATES)  # RATES[low] is safe (or none), RATES[high] is not
+    # Copies and low rates leave the least room: in a small image the strongest levels may
+    # hold no file at all. Those that do are a suffix of LEVELS; of those, stronger ones
+    # decode whatever weaker ones do, so the safe ones are a prefix of that suffix.
+    first = next((i for i in range(len(LEVELS)) if _holds_a_file(signed, slots, i)), len(LEVELS))
+    low, high = first - 1, len(LEVELS)  # LEVELS[low] is safe (or none is), LEVELS[high] not
     while high - low > 1:
         middle = (low + high) // 2
         if decodes(signed, slots, middle):
             low = middle
         else:
             high = middle
-    if low < 0:
-        return Strength(0, 0, raw_rate)
-    return Strength(low, container.ldpc_file_capacity(slots, low), raw_rate)
+    if low < first:
+        return Strength(LEVELS[0][0], 0, raw_rate, LEVELS[0][1])
+    code, copies = LEVELS[low]
+    return Strength(code, container.ldpc_file_capacity(slots, code, copies), raw_rate, copies)
 
 
 def measure(model: StegoModel, cover: torch.Tensor) -> Strength:

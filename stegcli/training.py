@@ -264,9 +264,7 @@ class Trainer:
             # Provenance carries over: what made the starting weights, and how long it took.
             commands = model.info.get("commands", [])
             seconds = model.info.get("training_seconds", 0.0)
-            self.commands = [
-                str(c) for c in commands if isinstance(commands, list)
-            ] + self.commands
+            self.commands = [str(c) for c in commands if isinstance(commands, list)] + self.commands
             self.seconds = float(seconds) if isinstance(seconds, (int, float)) else 0.0
             if model.settings != c.settings:
                 self.reporter.note(f"settings come from {c.init}: {model.settings}")

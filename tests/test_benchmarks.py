@@ -81,3 +81,22 @@ def test_stealth_benchmark_smoke(tmp_path):
     for key in ("stegcli:default", "lsb:default"):
         assert 0 <= report["cnn"][key]["test_accuracy"] <= 1
     assert "| stegcli default |" in completed.stdout and "| cover |" in completed.stdout
+
+
+def test_ldpc_speed_benchmark_smoke():
+    completed = subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "benchmarks" / "ldpc_speed.py"),
+            "--payload-bytes",
+            "3000",
+            "--repeats",
+            "1",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert completed.returncode == 0, completed.stderr[-2000:]
+    rows = [line for line in completed.stdout.splitlines() if line.startswith("| ")]
+    assert len(rows) == 4 and rows[1].startswith("| 9/10 |") and rows[3].startswith("| 1/2 |")

@@ -102,6 +102,7 @@ headers = st.one_of(
         flags=st.integers(0, 3),
         body_length=st.integers(0, 2**32 - 1),
         code=st.integers(0, len(ldpc.RATES) - 1),
+        repeat=st.integers(1, container.MAX_REPEAT),
     ),
 )
 
@@ -122,6 +123,7 @@ def small_header(max_body: int = 1500):
             flags=st.integers(0, 3),
             body_length=st.integers(0, max_body),
             code=st.integers(0, len(ldpc.RATES) - 1),
+            repeat=st.integers(1, 3),
         ),
     )
 
@@ -152,7 +154,8 @@ def _valid_header(header: Header) -> None:
     assert header.flags & ~3 == 0
     if header.version == 2:
         assert 0 <= header.code < len(ldpc.RATES)
-        assert (header.nsym, header.repeat, header.erase_eighths) == (0, 1, 0)
+        assert (header.nsym, header.erase_eighths) == (0, 0)
+        assert 1 <= header.repeat <= container.MAX_REPEAT
     else:
         assert header.version == 1 and header.code is None
         assert 2 <= header.nsym <= 254 and header.nsym % 2 == 0

@@ -9,7 +9,7 @@ from statistics import NormalDist
 import numpy as np
 import pytest
 
-from stegcli import container, ldpc
+from stegcli import container, ldpc, strength
 from stegcli.container import Header, PayloadError
 
 
@@ -68,14 +68,16 @@ def test_streams_are_shortened_codewords_and_decode_back(info_bits):
     rate_index = ldpc.RATES.index((3, 5))
     info = np.random.default_rng(info_bits).integers(0, 2, info_bits, dtype=np.uint8)
     stored = ldpc.encode_stream(info, rate_index)
-    code = ldpc.full_code(rate_index)
+    # A payload shorter than the full code gets one codeword of its own size.
+    code = ldpc.code_for(info_bits, rate_index)
+    assert code.k == min(info_bits, ldpc.full_code(rate_index).k)
     codewords = -(-info_bits // code.k)
     assert len(stored) == ldpc.stored_bits(info_bits, rate_index) == info_bits + codewords * code.m
     assert np.array_equal(stored[ldpc.information_positions(info_bits, rate_index)], info)
     readings = noisy(stored, 0.04, seed=info_bits)
     bits, ok, used = ldpc.decode_stream(readings, info_bits, rate_index)
     assert ok.shape == (codewords,) and ok.all() and np.array_equal(bits, info)
-    assert (used > 0).all() and (used <= ldpc.MAX_ITERATIONS).all()
+    assert (used >= 0).all() and (used <= ldpc.MAX_ITERATIONS).all()
 
 
 def test_decoding_corrects_thousands_of_errors_at_any_scale():
@@ -135,8 +137,10 @@ def test_format_2_body_round_trip_through_noise_and_tampering():
 def test_format_2_header_round_trip_and_validation():
     header = Header.ldpc(container.FLAG_COMPRESSED, 12_345, 7)
     raw = header.to_bytes()
-    assert raw[4] == 2 and raw[6] == 7 and raw[7:12] == bytes(5)
+    assert raw[4] == 2 and raw[6] == 7 and raw[7] == 1 and raw[8:12] == bytes(4)
     assert Header.from_bytes(raw) == header
+    copied = Header.ldpc(0, 99, 0, repeat=5)
+    assert Header.from_bytes(copied.to_bytes()) == copied and copied.to_bytes()[7] == 5
     # Format 1 headers still read as format 1.
     old = Header(0, 16, 2, 999, 8)
     assert old.version == 1 and Header.from_bytes(old.to_bytes()) == old
@@ -146,8 +150,49 @@ def test_format_2_header_round_trip_and_validation():
         changed[offset] = value
         return bytes(changed) + zlib.crc32(bytes(changed)).to_bytes(4, "big")
 
-    for offset, value in [(6, len(ldpc.RATES)), (7, 1), (8, 3)]:
+    for offset, value in [(6, len(ldpc.RATES)), (7, 0), (7, container.MAX_REPEAT + 1), (8, 3)]:
         with pytest.raises(PayloadError, match="not valid"):
             Header.from_bytes(with_byte(raw, offset, value))
     with pytest.raises(PayloadError, match="format version 3"):
         Header.from_bytes(with_byte(raw, 4, 3))
+
+
+def test_copies_carry_a_body_through_noise_that_one_copy_cannot():
+    content = np.random.default_rng(7).bytes(500)
+    single, body = container.seal_ldpc(content, "n.bin", 0, None)
+    # The copies are in the header, so its checksum (or tag) covers them: another body.
+    tripled, tripled_body = container.seal_ldpc(content, "n.bin", 0, None, repeat=3)
+    assert tripled == Header.ldpc(single.flags, single.body_length, 0, 3)
+    bits = container.body_bits(single, body)
+    copies = container.body_bits(tripled, tripled_body)
+    assert len(copies) == tripled.body_slots == 3 * len(bits)
+    assert np.array_equal(copies, np.tile(copies[: len(bits)], 3))
+    with pytest.raises(PayloadError):
+        container.read_body(noisy(bits, 0.24, seed=8), single)
+    found, _ = container.read_body(noisy(copies, 0.24, seed=8), tripled)
+    assert found == tripled_body
+    assert container.open_sealed(tripled, found, None) == ("n.bin", content)
+
+
+def signed_readings(bit_error_rate: float, count: int = 400_000) -> np.ndarray:
+    """A trial's signed logits (positive: read right) with the given share read wrong."""
+    return -noisy(np.zeros(count, np.uint8), bit_error_rate, seed=9) * 4
+
+
+def test_the_trial_keeps_the_weakest_level_that_decodes():
+    slots = 400_000 + container.HEADER_SLOTS
+    rates = (0.002, 0.03, 0.08)
+    chosen = [strength.choose(signed_readings(rate), slots) for rate in rates]
+    levels = [c.level for c in chosen]
+    assert levels == sorted(levels, reverse=True) and len(set(levels)) == 3
+    assert all(c.copies == 1 and c.capacity_bytes > 0 for c in chosen)
+    for rate, c in zip(rates, chosen):  # its level decodes, the next one up does not
+        assert c.capacity_bytes == container.ldpc_file_capacity(slots, c.code, c.copies)
+        assert strength.decodes(signed_readings(rate), slots, c.level)
+        if c.level + 1 < len(strength.LEVELS):
+            assert not strength.decodes(signed_readings(rate), slots, c.level + 1)
+    # Too noisy for rate 1/4 alone: copies of every bit, and still room for a file.
+    hard = strength.choose(signed_readings(0.25), slots)
+    assert hard.code == 0 and hard.copies > 1 and hard.capacity_bytes > 0
+    hopeless = strength.choose(signed_readings(0.49), slots)
+    assert hopeless.capacity_bytes == 0
