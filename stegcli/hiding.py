@@ -116,14 +116,14 @@ def hide(
     cover = image.tensor()
     space = Capacity(W, H, D, measure(model, cover))
     strength = space.strength
-    packed = container.pack(content, name)
-    level = _strongest_level(packed.body_length(passphrase), D * H * W, strength)
     if strength.capacity_bytes == 0:
         raise HidingError(
             f"this {W}×{H} cover holds nothing with {model.source}: it is too small, or the "
             "decoder reads it back too unreliably even with the strongest code; use a larger "
             "cover or another model"
         )
+    packed = container.pack(content, name)
+    level = _strongest_level(packed.body_length(passphrase), D * H * W, strength)
     if level is None:
         squeezed = " even compressed" if packed.flags & container.FLAG_COMPRESSED else ""
         raise HidingError(
@@ -211,11 +211,8 @@ def hide(
 
 def _strongest_level(body_length: int, slots: int, strength: Strength) -> tuple[int, int] | None:
     """The strongest (code, copies) level, no weaker than the photo's safe one, that fits the
-    body in the slots; None if none does (or no level is safe on this photo). A small file
-    thus gets stronger protection than the capacity needs, at no cost: unused slots carry
-    filler anyway."""
-    if strength.capacity_bytes == 0:
-        return None
+    body in the slots; None if none does. A small file thus gets stronger protection than
+    the capacity needs, at no cost: unused slots carry filler anyway."""
     for code, copies in LEVELS[: strength.level + 1]:
         if HEADER_SLOTS + copies * ldpc.stored_bits(8 * body_length, code) <= slots:
             return code, copies

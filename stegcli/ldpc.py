@@ -177,11 +177,22 @@ def _degrees(rate_index: int, k: int, m: int) -> np.ndarray:
     return degrees
 
 
+def parity_bits(k: int, rate_index: int) -> int:
+    """m, the parity bits of the code of rate RATES[rate_index] with k information bits."""
+    a, b = RATES[rate_index]
+    return max(2, -(-k * (b - a) // a))
+
+
+def full_k(rate_index: int) -> int:
+    """k of the longest code of a rate (MAX_CODEWORD_BITS at most in all)."""
+    a, b = RATES[rate_index]
+    return MAX_CODEWORD_BITS * a // b
+
+
 @functools.lru_cache(maxsize=64)
 def build(rate_index: int, k: int) -> Code:
     """The code of rate RATES[rate_index] with k information bits (k ≥ 1)."""
-    a, b = RATES[rate_index]
-    m = max(2, -(-k * (b - a) // a))
+    m = parity_bits(k, rate_index)
     degrees = _degrees(rate_index, k, m)
     variables = np.repeat(np.arange(k), degrees)
     edges = len(variables)
@@ -207,14 +218,13 @@ def build(rate_index: int, k: int) -> Code:
 
 def full_code(rate_index: int) -> Code:
     """The longest code of a rate: MAX_CODEWORD_BITS at most."""
-    a, b = RATES[rate_index]
-    return build(rate_index, MAX_CODEWORD_BITS * a // b)
+    return build(rate_index, full_k(rate_index))
 
 
 def code_for(info_bits: int, rate_index: int) -> Code:
     """The code whose codewords carry ``info_bits`` (≥ 1) information bits at a rate: one
     codeword of exactly that size if the full code is larger, else the full code."""
-    return build(rate_index, min(info_bits, full_code(rate_index).k))
+    return build(rate_index, min(info_bits, full_k(rate_index)))
 
 
 def stored_bits(info_bits: int, rate_index: int) -> int:
@@ -226,16 +236,18 @@ def stored_bits(info_bits: int, rate_index: int) -> int:
     """
     if info_bits <= 0:
         return 0
-    code = code_for(info_bits, rate_index)
-    return info_bits + -(-info_bits // code.k) * code.m
+    # Sizes only: the code itself (costly to build) is not needed to count its bits.
+    k = min(info_bits, full_k(rate_index))
+    return info_bits + -(-info_bits // k) * parity_bits(k, rate_index)
 
 
 def capacity_bits(room: int, rate_index: int) -> int:
     """The most information bits that fit in ``room`` stream bits at a rate."""
-    code = full_code(rate_index)
-    if room >= code.n:
-        full, rest = divmod(room, code.n)
-        return full * code.k + max(0, rest - code.m)
+    k = full_k(rate_index)
+    m = parity_bits(k, rate_index)
+    if room >= k + m:
+        full, rest = divmod(room, k + m)
+        return full * k + max(0, rest - m)
     # One codeword shorter than the full code: k + m(k) ≤ room.
     a, b = RATES[rate_index]
     k = room * a // b

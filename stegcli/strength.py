@@ -36,6 +36,7 @@ LEVELS: tuple[tuple[int, int], ...] = tuple(
     [(0, copies) for copies in range(container.MAX_REPEAT, 1, -1)]
     + [(code, 1) for code in range(len(ldpc.RATES))]
 )
+MIN_TRIAL_BITS = 8 * (container.MAX_OVERHEAD + 1)  # the body of a one-byte file
 WEAK_LOGIT = 0.05  # a bit read with less confidence than this counts as unreliable (float
 # noise between machines is far smaller: about 1e-4 on logits of magnitude 10)
 
@@ -109,14 +110,14 @@ def _trial_bits(signed: np.ndarray, slots: int, level: int) -> int:
 
 def _holds_a_file(signed: np.ndarray, slots: int, level: int) -> bool:
     """Whether a level leaves room for at least a one-byte file."""
-    return _trial_bits(signed, slots, level) >= 8 * (container.MAX_OVERHEAD + 1)
+    return _trial_bits(signed, slots, level) >= MIN_TRIAL_BITS
 
 
 def decodes(signed: np.ndarray, slots: int, level: int) -> bool:
     """Whether the trial's readings decode at LEVELS[level] within SAFE_ITERATIONS."""
     code, copies = LEVELS[level]
     info = _trial_bits(signed, slots, level)
-    if info < 8 * (container.MAX_OVERHEAD + 1):
+    if info < MIN_TRIAL_BITS:
         return False
     stored = ldpc.stored_bits(info, code)
     # Signed logits are positive where a bit reads right: the all-zero codeword's readings.
